@@ -1,0 +1,34 @@
+/* Cross-thread wake-up: posts queued under a mutex and an eventfd to rouse a sleeping loop. */
+#include "internal.h"
+
+void aw__loop_wakeup(aw_loop *loop);
+
+int aw__loop_post(aw_loop *loop, aw_callback cb, void *arg)
+{
+    if (!loop || !cb) return -EINVAL;
+    aw__post *p = aw__malloc(sizeof *p);
+    if (!p) return -ENOMEM;
+    p->next = NULL;
+    p->cb = cb;
+    p->arg = arg;
+    pthread_mutex_lock(&loop->post_mu);
+    if (loop->closed) {
+        pthread_mutex_unlock(&loop->post_mu);
+        aw__free(p);
+        return AW_ECLOSED;
+    }
+    bool was_empty = loop->posts == NULL;
+    *loop->posts_tail = p;
+    loop->posts_tail = &p->next;
+    atomic_fetch_add_explicit(&loop->nposts, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&loop->post_mu);
+    /* Only the first post after a drain needs to wake the loop; the loop re-checks
+     * the queue after announcing that it sleeps. */
+    if (was_empty) aw__loop_wakeup(loop);
+    return 0;
+}
+
+int aw_loop_call_soon_threadsafe(aw_loop *loop, aw_callback cb, void *arg)
+{
+    return aw__loop_post(loop, cb, arg);
+}

@@ -1,0 +1,561 @@
+/* Tasks: a coroutine on its own stack, scheduled by the loop; await, park and wake, sleep. */
+#include "internal.h"
+
+enum { SC_SHIELD = AW_SCOPE_SHIELD, SC_CANCELLED = 2, SC_EXPIRED = 4, SC_DELIVERED = 8, SC_OPEN = 16 };
+
+#define FREE_TASKS_MAX 4096
+
+/* ---- creation and destruction ---- */
+
+aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
+                      const char *file, int line, const char *name)
+{
+    aw_task *t = loop->free_tasks;
+    if (t) {
+        loop->free_tasks = (aw_task *)t->arg;
+        loop->nfree_tasks--;
+    } else {
+        t = aw__malloc(sizeof *t);
+        if (!t) return NULL;
+    }
+    char *copy = NULL;
+    if (name) {
+        size_t n = strlen(name);
+        if (n >= sizeof t->name_buf) {
+            copy = aw__strdup(name);
+            if (!copy) {
+                t->arg = loop->free_tasks;
+                loop->free_tasks = t;
+                loop->nfree_tasks++;
+                return NULL;
+            }
+        }
+    }
+    aw__future_init(&t->fut, true);
+    t->fut.loop = loop;
+    t->fut.refs = 2;                    /* the caller's and the loop's */
+    t->run.kind = AW__RUN_TASK;
+    aw__list_init(&t->run.node);
+    t->tstate = AW__T_NEW;
+    t->released = false;
+    t->loop = loop;
+    t->stack = NULL;
+    t->stack_size = 0;
+    t->fn = fn;
+    t->arg = arg;
+    t->fn_name = fn_name;
+    t->file = file;
+    t->line = line;
+    t->id = loop->next_task_id++;
+    t->name = copy;
+    if (name && !copy) memcpy(t->name_buf, name, strlen(name) + 1);
+    else t->name_buf[0] = 0;
+    memset(&t->root, 0, sizeof t->root);
+    t->root._task = t;
+    t->root._deadline = INFINITY;
+    t->root._timer.idx = SIZE_MAX;
+    t->root._flags = SC_OPEN;
+    t->scope = &t->root;
+    t->cancel_requests = 0;
+    t->wake_err = 0;
+    t->unpark = NULL;
+    t->unpark_ctx = NULL;
+    t->wait_file = NULL;
+    t->wait_line = 0;
+    t->wait_what = NULL;
+    t->wait_obj = NULL;
+    t->frames = NULL;
+    t->err_msg = NULL;
+    t->err_file = t->err_func = NULL;
+    t->err_line = 0;
+    t->err_code = 0;
+    t->step_start = 0;
+    aw__list_push(&loop->tasks, &t->all);
+    loop->ntasks++;
+    loop->live_objs++;
+    loop->stats.tasks_created++;
+    aw__loop_enqueue(loop, &t->run);
+    t->tstate = AW__T_READY;
+    return t;
+}
+
+const char *aw__task_name(aw_task *t)
+{
+    if (t->name) return t->name;
+    if (!t->name_buf[0]) snprintf(t->name_buf, sizeof t->name_buf, "Task-%llu", (unsigned long long)t->id);
+    return t->name_buf;
+}
+
+void aw__task_free(aw_task *t)
+{
+    aw_loop *loop = t->loop;
+    if (t->fut.state == AW__FAILED && !t->fut.retrieved)
+        aw__loop_report(loop, "Task exception was never retrieved", t->fut.err, t, t->err_msg,
+                        t->err_msg ? t->err_file : t->file, t->err_msg ? t->err_line : t->line,
+                        t->err_msg ? t->err_func : NULL);
+    aw__node *n;
+    while ((n = aw__list_pop(&t->fut.callbacks))) aw__free(AW__CONTAINER(n, aw__done_cb, node));
+    aw__free(t->fut.cancel_msg);
+    aw__free(t->err_msg);
+    aw__free(t->name);
+    t->fut.magic = AW__MAGIC_DEAD;
+    if (!loop->closed && loop->nfree_tasks < FREE_TASKS_MAX) {
+        t->arg = loop->free_tasks;
+        loop->free_tasks = t;
+        loop->nfree_tasks++;
+    } else {
+        aw__free(t);
+    }
+    aw__loop_unref(loop);
+}
+
+aw_task *aw_loop_create_task(aw_loop *loop, aw_coro *c, const char *name)
+{
+    aw_fn fn; void *arg; const char *fn_name, *file; int line;
+    int rc = aw__coro_take(c, &fn, &arg, &fn_name, &file, &line);
+    if (rc < 0) { errno = rc == -EINVAL ? EINVAL : EALREADY; return NULL; }
+    if (!loop || loop->closed) { errno = loop ? EPIPE : EINVAL; return NULL; }
+    aw_task *t = aw__task_new(loop, fn, arg, fn_name, file, line, name);
+    if (!t) { errno = ENOMEM; return NULL; }
+    return t;
+}
+
+aw_task *aw_create_task(aw_coro *c, const char *name)
+{
+    aw_loop *loop = aw__loop();
+    if (!loop) {
+        aw_fn fn; void *arg; const char *n, *f; int l;
+        aw__coro_take(c, &fn, &arg, &n, &f, &l);
+        errno = ESRCH;
+        return NULL;
+    }
+    return aw_loop_create_task(loop, c, name);
+}
+
+/* ---- running a step ---- */
+
+static void task_main(void *p) __attribute__((noreturn));
+
+/* The task's body: runs on its own stack. */
+static void task_main(void *p)
+{
+    aw_task *t = p;
+    aw_loop *loop = t->loop;
+    void *result = NULL;
+    int err;
+    if (t->root._flags & SC_CANCELLED) {
+        err = AW_ECANCELLED;            /* cancelled before its first step: the body never runs */
+    } else {
+        err = t->fn(t->arg, &result);
+    }
+    if (t->scope != &t->root) {
+        /* A scope or group left by an early return: report the innermost, then unwind. */
+        aw_scope *s = t->scope;
+        char msg[160];
+        snprintf(msg, sizeof msg, "cancel scope opened at %s:%d was not ended before the task returned",
+                 s->_file ? s->_file : "?", s->_line);
+        aw__loop_report(loop, msg, 0, t, NULL, s->_file, s->_line, NULL);
+        while (t->scope != &t->root) {
+            aw_scope *x = t->scope;
+            aw__timer_stop(loop, (aw__timer *)(void *)&x->_timer);
+            x->_flags &= ~(unsigned)SC_OPEN;
+            t->scope = x->_parent;
+        }
+    }
+    int state = err == 0 ? AW__DONE : err == AW_ECANCELLED ? AW__CANCELLED : AW__FAILED;
+    if (err != t->err_code && t->err_msg) {
+        aw__free(t->err_msg);           /* the raise was for another error, since handled */
+        t->err_msg = NULL;
+    }
+    if (state == AW__CANCELLED && t->root._flags & SC_CANCELLED && !t->fut.cancel_msg) {
+        /* keep the cancel message given to aw_task_cancel */
+    }
+    t->tstate = AW__T_DONE;
+    aw__future_complete(&t->fut, state, err, result);
+    aw__ctx_switch_final(&t->ctx, &loop->sched);
+    __builtin_unreachable();
+}
+
+static void task_finished(aw_loop *loop, aw_task *t)
+{
+    if (t->stack) {
+        aw__stack_put(&loop->stacks, t->stack);
+        t->stack = NULL;
+    }
+    aw__ctx_destroy(&t->ctx);
+    aw__list_remove(&t->all);
+    loop->ntasks--;
+    loop->stats.tasks_finished++;
+    aw__future_unref(&t->fut);          /* the loop's reference */
+}
+
+static void report_slow_step(aw_loop *loop, aw_task *t, double took, const char *file, int line)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "Executing <Task '%s' at %s:%d> took %.3f seconds",
+             aw__task_name(t), file ? file : "?", line, took);
+    aw__loop_report(loop, msg, 0, t, NULL, file, line, NULL);
+}
+
+void aw__task_step(aw_loop *loop, aw_task *t)
+{
+    if (AW__UNLIKELY(!t->stack)) {
+        int rc = aw__stack_get(&loop->stacks, t->stack_size ? t->stack_size : loop->default_stack, &t->stack);
+        if (rc < 0) {
+            /* No memory for a stack: the task fails without running. */
+            t->stack = NULL;
+            t->tstate = AW__T_DONE;
+            aw__future_complete(&t->fut, AW__FAILED, rc, NULL);
+            task_finished(loop, t);
+            return;
+        }
+        t->stack->owner = aw__task_name(t);
+        aw__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
+    }
+    const char *site_file = t->wait_file ? t->wait_file : t->file;
+    int site_line = t->wait_file ? t->wait_line : t->line;
+    double start = loop->debug ? aw__clock_real() : 0;
+    t->tstate = AW__T_RUNNING;
+    loop->current = t;
+    loop->stats.switches++;
+    aw__stack_set_running(t->stack);
+    aw__ctx_switch(&loop->sched, &t->ctx);
+    aw__stack_set_running(NULL);
+    loop->current = NULL;
+    if (AW__UNLIKELY(t->stack && t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
+        aw__stack_overflowed(t->stack);
+    if (loop->debug) {
+        double took = aw__clock_real() - start;
+        if (took >= loop->slow_step) report_slow_step(loop, t, took, site_file, site_line);
+    }
+    if (t->tstate == AW__T_DONE) task_finished(loop, t);
+}
+
+/* ---- suspension ---- */
+
+aw_scope *aw__scope_cancelling(aw_task *t)
+{
+    for (aw_scope *s = t->scope; s; s = s->_parent) {
+        if (s->_flags & SC_CANCELLED) return s;
+        if (s->_flags & SC_SHIELD) return NULL;
+    }
+    return NULL;
+}
+
+int aw__check_cancel(aw_task *t)
+{
+    aw_scope *s = aw__scope_cancelling(t);
+    if (AW__LIKELY(!s)) return 0;
+    s->_flags |= SC_DELIVERED;
+    return AW_ECANCELLED;
+}
+
+int aw__suspend_check(aw_task **out)
+{
+    aw_loop *loop = aw__loop();
+    aw_task *t = loop ? loop->current : NULL;
+    *out = t;
+    if (AW__UNLIKELY(!t)) return AW_ENOTASK;
+    return aw__check_cancel(t);
+}
+
+int aw__park(aw_task *t, aw__unpark_fn unpark, void *ctx, const char *what, void *obj,
+             const char *file, int line)
+{
+    aw_loop *loop = t->loop;
+    t->unpark = unpark;
+    t->unpark_ctx = ctx;
+    t->wait_what = what;
+    t->wait_obj = obj;
+    t->wait_file = file;
+    t->wait_line = line;
+    t->tstate = AW__T_PARKED;
+    aw__ctx_switch(&t->ctx, &loop->sched);
+    t->wait_what = NULL;
+    t->wait_obj = NULL;
+    return t->wake_err;
+}
+
+void aw__task_wake(aw_task *t, int err)
+{
+    if (t->tstate != AW__T_PARKED) return;
+    t->unpark = NULL;
+    t->unpark_ctx = NULL;
+    t->wake_err = err;
+    t->tstate = AW__T_READY;
+    aw__loop_enqueue(t->loop, &t->run);
+}
+
+void aw__task_deliver_cancel(aw_task *t)
+{
+    if (t->tstate != AW__T_PARKED || !t->unpark) return;
+    aw_scope *s = aw__scope_cancelling(t);
+    if (!s) return;
+    if (!t->unpark(t, t->unpark_ctx)) return;   /* forwarded: it keeps waiting */
+    s->_flags |= SC_DELIVERED;
+    aw__task_wake(t, AW_ECANCELLED);
+}
+
+/* ---- cancellation ---- */
+
+int aw_task_cancel(aw_task *t, const char *msg)
+{
+    if (!t || t->fut.magic != AW__MAGIC_TASK) return -EINVAL;
+    if (t->tstate == AW__T_DONE) return 0;
+    t->cancel_requests++;
+    if (msg && !t->fut.cancel_msg) t->fut.cancel_msg = aw__strdup(msg);
+    t->root._flags |= SC_CANCELLED;
+    aw__task_deliver_cancel(t);
+    return 1;
+}
+
+int aw_task_uncancel(aw_task *t)
+{
+    if (!t || t->fut.magic != AW__MAGIC_TASK) return -EINVAL;
+    if (t->cancel_requests > 0 && --t->cancel_requests == 0) {
+        t->root._flags &= ~(unsigned)(SC_CANCELLED | SC_DELIVERED);
+        aw__free(t->fut.cancel_msg);
+        t->fut.cancel_msg = NULL;
+    }
+    return t->cancel_requests;
+}
+
+int aw_task_cancelling(const aw_task *t) { return t ? t->cancel_requests : 0; }
+const char *aw_task_cancel_message(const aw_task *t) { return t ? t->fut.cancel_msg : NULL; }
+
+/* ---- awaiting ---- */
+
+int aw__await_coro(aw_coro *c, void **result, const char *file, int line)
+{
+    aw_fn fn; void *arg; const char *name, *cfile; int cline;
+    if (result) *result = NULL;
+    int rc = aw__coro_take(c, &fn, &arg, &name, &cfile, &cline);
+    if (rc < 0) return rc;
+    aw_loop *loop = aw__loop();
+    aw_task *t = loop ? loop->current : NULL;
+    if (!t) return AW_ENOTASK;
+    /* Inline: the body runs on this task's stack, no switch. The frame makes the
+     * chain visible to aw_dump_tasks. */
+    aw__frame fr = { t->frames, name, cfile, cline, file, line };
+    t->frames = &fr;
+    void *r = NULL;
+    rc = fn(arg, &r);
+    t->frames = fr.up;
+    if (result) *result = r;
+    return rc;
+}
+
+int aw__call(aw_fn fn, void *arg, void **result, const char *name, const char *file, int line)
+{
+    if (result) *result = NULL;
+    if (!fn) return -EINVAL;
+    aw_loop *loop = aw__loop();
+    aw_task *t = loop ? loop->current : NULL;
+    if (!t) return AW_ENOTASK;
+    aw__frame fr = { t->frames, name, file, line, file, line };
+    t->frames = &fr;
+    void *r = NULL;
+    int rc = fn(arg, &r);
+    t->frames = fr.up;
+    if (result) *result = r;
+    return rc;
+}
+
+static bool task_unpark(aw_task *waiter, void *ctx)
+{
+    aw__waiter *w = ctx;
+    aw_task *target = (aw_task *)waiter->wait_obj;
+    (void)w;
+    /* asyncio: cancelling a task that awaits another task cancels that task, and
+     * the awaiter waits for it to finish. */
+    aw_task_cancel(target, NULL);
+    return false;
+}
+
+int aw__await_task(aw_task *x, void **result, const char *file, int line)
+{
+    if (result) *result = NULL;
+    if (!x) return -EINVAL;
+    if (x->fut.magic != AW__MAGIC_TASK) return AW_ENOTAWAITABLE;
+    aw_task *t;
+    int rc = aw__suspend_check(&t);
+    if (rc == AW_ENOTASK) return rc;
+    if (x == t) return aw_raise(AW_EINVALSTATE, "a task cannot await itself");
+    if (x->loop != t->loop) return AW_EWRONGLOOP;
+    if (x->tstate != AW__T_DONE) {
+        if (rc == AW_ECANCELLED) {
+            aw_task_cancel(x, NULL);
+            return rc;
+        }
+        aw__waiter w = { .task = t };
+        aw__list_push(&x->fut.waiters, &w.node);
+        x->fut.refs++;
+        rc = aw__park(t, task_unpark, &w, "task", x, file, line);
+        if (aw__node_linked(&w.node)) aw__list_remove(&w.node);
+        int err = x->fut.err;
+        void *res = x->fut.result;
+        bool done = x->tstate == AW__T_DONE;
+        if (done) x->fut.retrieved = true;
+        aw__future_unref(&x->fut);
+        if (!done) return rc < 0 ? rc : AW_ECANCELLED;
+        if (aw__check_cancel(t) < 0) return AW_ECANCELLED;
+        if (result) *result = res;
+        return err;
+    }
+    if (rc < 0) return rc;
+    x->fut.retrieved = true;
+    if (result) *result = x->fut.result;
+    return x->fut.err;
+}
+
+int aw__await_any(void *x, void **result, const char *file, int line)
+{
+    if (result) *result = NULL;
+    if (!x) return -EINVAL;
+    if (aw__is_coro_handle(x)) return aw__await_coro((aw_coro *)x, result, file, line);
+    uint32_t magic;
+    memcpy(&magic, x, sizeof magic);
+    if (magic == AW__MAGIC_TASK) return aw__await_task((aw_task *)x, result, file, line);
+    if (magic == AW__MAGIC_FUTURE) return aw__await_future((aw_future *)x, result, file, line);
+    return AW_ENOTAWAITABLE;
+}
+
+int aw__join(aw_task *x, void **result, const char *file, int line)
+{
+    int rc = aw__await_task(x, result, file, line);
+    if (x && x->fut.magic == AW__MAGIC_TASK) aw_task_release(x);
+    return rc;
+}
+
+/* ---- sleeping ---- */
+
+static void sleep_fired(void *owner)
+{
+    aw__task_wake(owner, 0);
+}
+
+static bool sleep_unpark(aw_task *t, void *ctx)
+{
+    aw__timer_stop(t->loop, ctx);
+    return true;
+}
+
+int aw__sleep(double seconds, const char *file, int line)
+{
+    aw_task *t;
+    int rc = aw__suspend_check(&t);
+    if (rc < 0) return rc;
+    if (isnan(seconds) || seconds < 0) return -EINVAL;
+    aw_loop *loop = t->loop;
+    if (seconds == 0) {
+        /* A yield: to the back of the ready queue. */
+        t->wait_file = file;
+        t->wait_line = line;
+        t->wait_what = "yield";
+        t->tstate = AW__T_READY;
+        aw__loop_enqueue(loop, &t->run);
+        aw__ctx_switch(&t->ctx, &loop->sched);
+        t->wait_what = NULL;
+        return aw__check_cancel(t);
+    }
+    aw__timer tm;
+    aw__timer_init(&tm, t, sleep_fired);
+    rc = aw__timer_start(loop, &tm, loop->now + seconds);
+    if (rc < 0) return rc;
+    return aw__park(t, sleep_unpark, &tm, "sleep", NULL, file, line);
+}
+
+/* ---- accessors ---- */
+
+bool aw_task_done(const aw_task *t) { return t && t->tstate == AW__T_DONE; }
+bool aw_task_cancelled(const aw_task *t) { return t && t->fut.state == AW__CANCELLED; }
+
+int aw_task_result(aw_task *t, void **result)
+{
+    if (result) *result = NULL;
+    if (!t || t->fut.magic != AW__MAGIC_TASK) return -EINVAL;
+    if (t->tstate != AW__T_DONE) return AW_EINVALSTATE;
+    t->fut.retrieved = true;
+    if (result) *result = t->fut.result;
+    return t->fut.err;
+}
+
+int aw_task_exception(aw_task *t)
+{
+    if (!t || t->fut.magic != AW__MAGIC_TASK) return -EINVAL;
+    if (t->tstate != AW__T_DONE) return AW_EINVALSTATE;
+    t->fut.retrieved = true;
+    return t->fut.err;
+}
+
+const char *aw_task_error_message(const aw_task *t) { return t ? t->err_msg : NULL; }
+
+void aw_task_release(aw_task *t)
+{
+    if (!t) return;
+    if (t->fut.magic != AW__MAGIC_TASK) {
+        if (t->fut.magic == AW__MAGIC_DEAD)
+            fprintf(stderr, "aw: aw_task_release of a task already freed (released twice?)\n");
+        return;
+    }
+    if (t->released && t->loop->debug && t->fut.refs <= 1 && t->tstate != AW__T_DONE) {
+        aw__loop_report(t->loop, "aw_task_release called twice on a task", -EINVAL, t, NULL, NULL, 0, NULL);
+        return;
+    }
+    t->released = true;
+    aw__future_unref(&t->fut);
+}
+
+aw_task *aw_task_ref(aw_task *t)
+{
+    if (t && t->fut.magic == AW__MAGIC_TASK) t->fut.refs++;
+    return t;
+}
+
+const char *aw_task_name(const aw_task *t) { return t ? aw__task_name((aw_task *)t) : NULL; }
+
+int aw_task_set_name(aw_task *t, const char *name)
+{
+    if (!t || !name) return -EINVAL;
+    size_t n = strlen(name);
+    if (n < sizeof t->name_buf) {
+        aw__free(t->name);
+        t->name = NULL;
+        memcpy(t->name_buf, name, n + 1);
+    } else {
+        char *c = aw__strdup(name);
+        if (!c) return -ENOMEM;
+        aw__free(t->name);
+        t->name = c;
+    }
+    if (t->stack) t->stack->owner = aw__task_name(t);
+    return 0;
+}
+
+uint64_t aw_task_id(const aw_task *t) { return t ? t->id : 0; }
+aw_future *aw_task_future(aw_task *t) { return t ? &t->fut : NULL; }
+
+int aw_task_set_stack_size(aw_task *t, size_t size)
+{
+    if (!t) return -EINVAL;
+    if (size < AW__STACK_MIN) return -EINVAL;
+    if (t->stack || t->tstate == AW__T_DONE) return AW_EINVALSTATE;
+    t->stack_size = size;
+    return 0;
+}
+
+aw_task *aw_current_task(void)
+{
+    aw_loop *loop = aw__loop();
+    return loop ? loop->current : NULL;
+}
+
+size_t aw_all_tasks(aw_task **out, size_t cap)
+{
+    aw_loop *loop = aw__loop();
+    if (!loop) return 0;
+    size_t i = 0;
+    for (aw__node *n = loop->tasks.next; n != &loop->tasks; n = n->next, i++)
+        if (out && i < cap) out[i] = AW__CONTAINER(n, aw_task, all);
+    return i;
+}
