@@ -269,6 +269,9 @@ void aw__loop_enqueue(aw_loop *loop, aw__runnable *r);
  * AW_EDEADLOCK when nothing can ever become ready (and detect is set). */
 int  aw__loop_run_once(aw_loop *loop, bool detect_deadlock);
 double aw__clock_real(void);
+/* The clock that measures step durations in debug mode: the real clock, or a
+ * test's hook (a slow step without waiting). */
+AW_API extern double (*aw__step_clock)(void);
 /* Run the loop until t is done (run_until_complete, close). */
 int  aw__loop_run_task(aw_loop *loop, aw_task *t, bool detect_deadlock);
 /* aw_run's main phase: also turns SIGINT into a cancel of t and detects deadlock. */

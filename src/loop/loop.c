@@ -23,6 +23,8 @@ double aw__clock_real(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double (*aw__step_clock)(void) = aw__clock_real;
+
 static inline double clock_now(aw_loop *loop)
 {
     if (loop->clock == AW_CLOCK_VIRTUAL) return loop->vnow_offset;

@@ -35,7 +35,9 @@ static void future_free(aw_future *f)
     while ((n = aw__list_pop(&f->callbacks))) aw__free(AW__CONTAINER(n, aw__done_cb, node));
     aw__free(f->cancel_msg);
     f->magic = AW__MAGIC_DEAD;
+    aw_loop *loop = f->loop;
     aw__free(f);
+    if (loop) aw__loop_unref(loop);
 }
 
 void aw__future_unref(aw_future *f)
@@ -46,6 +48,20 @@ void aw__future_unref(aw_future *f)
 void aw_future_release(aw_future *f)
 {
     if (f && f->magic == AW__MAGIC_FUTURE) aw__future_unref(f);
+}
+
+/* Bind f to the running loop, or refuse one bound elsewhere. A bound future
+ * keeps the loop structure alive (not the loop running), so the pointer stays
+ * unique: a later loop can never be allocated at the same address. */
+static int bind(aw_future *f, aw_loop *loop)
+{
+    if (!f->loop) {
+        f->loop = loop;
+        loop->live_objs++;
+    } else if (f->loop != loop) {
+        return AW_EWRONGLOOP;
+    }
+    return 0;
 }
 
 /* Schedule the done-callbacks and wake the waiters, in registration order. */
@@ -60,6 +76,7 @@ void aw__future_complete(aw_future *f, int state, int err, void *result)
         aw__task_wake(w->task, 0);
     }
     aw_loop *loop = f->loop ? f->loop : aw__loop();
+    if (loop && !f->loop && !loop->closed) bind(f, loop);
     while ((n = aw__list_pop(&f->callbacks))) {
         aw__done_cb *d = AW__CONTAINER(n, aw__done_cb, node);
         if (loop && !loop->closed) {
@@ -136,6 +153,7 @@ int aw_future_add_done_callback(aw_future *f, aw_done_fn cb, void *arg)
     }
     aw_loop *loop = f->loop ? f->loop : aw__loop();
     if (!loop || loop->closed) { aw__free(d); return AW_ENOLOOP; }
+    if (!f->loop) bind(f, loop);
     f->refs++;
     aw__loop_enqueue(loop, &d->run);
     return 0;
@@ -166,14 +184,6 @@ static bool future_unpark(aw_task *t, void *ctx)
     return true;
 }
 
-/* Bind f to the running loop, or refuse one bound elsewhere. */
-static int bind(aw_future *f, aw_loop *loop)
-{
-    if (!f->loop) f->loop = loop;
-    else if (f->loop != loop) return AW_EWRONGLOOP;
-    return 0;
-}
-
 int aw__await_future(aw_future *f, void **result, const char *file, int line)
 {
     if (result) *result = NULL;
@@ -191,12 +201,17 @@ int aw__await_future(aw_future *f, void **result, const char *file, int line)
     if (f->state == AW__PENDING) {
         aw__waiter w = { .task = t };
         aw__list_push(&f->waiters, &w.node);
-        f->refs++;
+        f->refs++;          /* the program may release f while we wait */
         rc = aw__park(t, future_unpark, &w, "future", f, file, line);
         if (rc == AW_ECANCELLED && f->state == AW__PENDING) aw_future_cancel(f, NULL);
-        if (f->state == AW__PENDING) { aw__future_unref(f); return rc; }
+        int state = f->state, err = f->err;
+        void *res = f->result;
+        if (state != AW__PENDING) f->retrieved = true;
         aw__future_unref(f);
-        if (rc < 0 && rc != AW_ECANCELLED) return rc;
+        if (rc < 0) return rc;
+        if (state == AW__PENDING) return AW_ECANCELLED;
+        if (result) *result = res;
+        return err;
     }
     f->retrieved = true;
     if (result) *result = f->result;

@@ -90,8 +90,14 @@ int aw_run_ex(aw_coro *main, void **result, const aw_run_opts *opts)
     aw_task **left = cap ? aw__calloc(cap, sizeof *left) : NULL;
     size_t nleft = 0;
     if (left)
-        for (aw__node *n = loop->tasks.next; n != &loop->tasks; n = n->next)
-            left[nleft++] = aw_task_ref(AW__CONTAINER(n, aw_task, all));
+        for (aw__node *n = loop->tasks.next; n != &loop->tasks; n = n->next) {
+            aw_task *x = AW__CONTAINER(n, aw_task, all);
+            left[nleft++] = aw_task_ref(x);
+            if (loop->debug)
+                aw__loop_report(loop, "task still pending when main returned: cancelled by aw_run()", 0, x,
+                                NULL, x->wait_file ? x->wait_file : x->file,
+                                x->wait_file ? x->wait_line : x->line, NULL);
+        }
     aw__loop_cancel_all(loop, false);
     for (size_t i = 0; i < nleft; i++) {
         aw_task *x = left[i];

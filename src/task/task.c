@@ -214,7 +214,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
     }
     const char *site_file = t->wait_file ? t->wait_file : t->file;
     int site_line = t->wait_file ? t->wait_line : t->line;
-    double start = loop->debug ? aw__clock_real() : 0;
+    double start = loop->debug ? aw__step_clock() : 0;
     t->tstate = AW__T_RUNNING;
     loop->current = t;
     loop->stats.switches++;
@@ -225,7 +225,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
     if (AW__UNLIKELY(t->stack && t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
         aw__stack_overflowed(t->stack);
     if (loop->debug) {
-        double took = aw__clock_real() - start;
+        double took = aw__step_clock() - start;
         if (took >= loop->slow_step) report_slow_step(loop, t, took, site_file, site_line);
     }
     if (t->tstate == AW__T_DONE) task_finished(loop, t);
