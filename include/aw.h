@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>   /* struct sockaddr, socklen_t: sockets, streams, UDP */
+#include <sys/uio.h>      /* struct iovec: aw_stream_writelines */
+#include <signal.h>       /* sigset_t: aw_signal_wait */
+#include <sys/types.h>    /* pid_t, off_t, mode_t: subprocesses, files */
 
 #define AW_VERSION_MAJOR 0
 #define AW_VERSION_MINOR 1
@@ -67,7 +71,17 @@ extern "C" {
     X(ECLOSED,         -20018, "RuntimeError",    "the event loop is closed")                    \
     X(EOVERFLOW,       -20019, "ValueError",      "released too many times")                     \
     X(ETLS,            -20020, "SSLError",        "TLS error")                                   \
-    X(ETLSVERIFY,      -20021, "SSLCertVerificationError", "certificate verify failed")
+    X(ETLSVERIFY,      -20021, "SSLCertVerificationError", "certificate verify failed") \
+    X(EAI_NONAME,      -20101, "gaierror",        "Name or service not known")                   \
+    X(EAI_AGAIN,       -20102, "gaierror",        "Temporary failure in name resolution")        \
+    X(EAI_FAIL,        -20103, "gaierror",        "Non-recoverable failure in name resolution")  \
+    X(EAI_SERVICE,     -20104, "gaierror",        "Servname not supported for ai_socktype")      \
+    X(EAI_FAMILY,      -20105, "gaierror",        "ai_family not supported")                     \
+    X(EAI_SOCKTYPE,    -20106, "gaierror",        "ai_socktype not supported")                   \
+    X(EAI_BADFLAGS,    -20107, "gaierror",        "Bad value for ai_flags")                      \
+    X(EAI_NODATA,      -20108, "gaierror",        "No address associated with hostname")         \
+    X(EAI_ADDRFAMILY,  -20109, "gaierror",        "Address family for hostname not supported")   \
+    X(EAI_OVERFLOW,    -20110, "gaierror",        "Argument buffer overflow")
 
 enum {
 #define AW__ERR_ENUM(name, value, pyname, msg) AW_##name = value,
@@ -408,6 +422,254 @@ typedef struct aw_loop_stats {
     size_t timers;
 } aw_loop_stats;
 AW_API int aw_loop_stats_get(aw_loop *loop, aw_loop_stats *out);
+
+/* ------------------------------------------------------------------------ */
+/* Sockets, streams, servers, UDP (src/io/sock.c, stream.c, server.c, udp.c) */
+/* ------------------------------------------------------------------------ */
+
+/* Low-level sockets: asyncio's loop.sock_* set, on non-blocking fds. Each call
+ * tries the system call first and suspends only when it would block; each is a
+ * suspension point (AW_ECANCELLED, timeouts through a cancel scope or
+ * aw_wait_for). At most one task may wait to read and one to write on an fd:
+ * another gets AW_EBUSY. Sends use MSG_NOSIGNAL (no SIGPIPE, -EPIPE instead). */
+
+/* A new socket, non-blocking and close-on-exec: the fd (>= 0) or -errno. */
+AW_API int aw_socket(int domain, int type, int protocol);
+/* Connect fd to addr, suspending until the connection is made or fails
+ * (-ECONNREFUSED, -ETIMEDOUT, ...). */
+#define aw_sock_connect(fd, addr, len) aw__sock_connect((fd), (addr), (len), __FILE__, __LINE__)
+/* Accept a connection: the new fd (>= 0, non-blocking, close-on-exec) or a
+ * negative error. addr and len may be NULL. */
+#define aw_sock_accept(fd, addr, len) aw__sock_accept((fd), (addr), (len), __FILE__, __LINE__)
+/* Receive up to n bytes: 0 and *got (0 means end of stream), or an error. */
+#define aw_sock_recv(fd, buf, n, got) aw__sock_recv((fd), (buf), (n), (got), __FILE__, __LINE__)
+/* Send all n bytes (asyncio's sock_sendall). *sent (may be NULL) is how many
+ * were sent, also when an error or a cancel stops it half-way. */
+#define aw_sock_send(fd, buf, n, sent) aw__sock_send((fd), (buf), (n), (sent), __FILE__, __LINE__)
+/* Receive one datagram; addr/len (may be NULL) get its source. */
+#define aw_sock_recvfrom(fd, buf, n, got, addr, len) \
+    aw__sock_recvfrom((fd), (buf), (n), (got), (addr), (len), __FILE__, __LINE__)
+/* Send one datagram to addr. */
+#define aw_sock_sendto(fd, buf, n, addr, len) \
+    aw__sock_sendto((fd), (buf), (n), (addr), (len), __FILE__, __LINE__)
+/* Send count bytes of file_fd from *offset (advanced as bytes go; NULL: from
+ * and advancing the file position), count 0 meaning up to the end of the file,
+ * with sendfile(2) (read/send when the fds do not allow it). *sent may be NULL. */
+#define aw_sock_sendfile(fd, file_fd, offset, count, sent) \
+    aw__sock_sendfile((fd), (file_fd), (offset), (count), (sent), __FILE__, __LINE__)
+/* aw_fd_forget(fd) then close(fd): 0 or -errno. A task waiting on fd gets -EBADF. */
+AW_API int aw_sock_close(int fd);
+
+AW_API int aw__sock_connect(int fd, const struct sockaddr *addr, socklen_t len, const char *file, int line);
+AW_API int aw__sock_accept(int fd, struct sockaddr *addr, socklen_t *len, const char *file, int line);
+AW_API int aw__sock_recv(int fd, void *buf, size_t n, size_t *got, const char *file, int line);
+AW_API int aw__sock_send(int fd, const void *buf, size_t n, size_t *sent, const char *file, int line);
+AW_API int aw__sock_recvfrom(int fd, void *buf, size_t n, size_t *got, struct sockaddr *addr,
+                             socklen_t *len, const char *file, int line);
+AW_API int aw__sock_sendto(int fd, const void *buf, size_t n, const struct sockaddr *addr,
+                           socklen_t len, const char *file, int line);
+AW_API int aw__sock_sendfile(int fd, int file_fd, long long *offset, size_t count, size_t *sent,
+                             const char *file, int line);
+
+/* Streams (asyncio's StreamReader + StreamWriter in one object). A stream reads
+ * into its own buffer only when asked (one read per readiness event) and writes
+ * straight to the fd when nothing is queued; what the kernel does not take is
+ * queued and sent in the background. Read calls return pointers into the
+ * buffer where noted: they stay valid until the next call on the stream. One
+ * task may read and one may wait in aw_stream_drain at a time (AW_EBUSY). */
+typedef struct aw_stream aw_stream;
+
+typedef struct aw_stream_opts {
+    size_t limit;               /* buffer limit of readline/readuntil/fill; 0: 64 KiB */
+    size_t high_water;          /* aw_stream_drain waits while more is queued; 0: 64 KiB */
+    size_t low_water;           /* ...until no more than this is; 0: high_water / 4 */
+} aw_stream_opts;
+
+/* Wrap fds in a stream: rfd to read (or -1), wfd to write (or -1; may equal
+ * rfd, as for a socket). The stream owns them: they are made non-blocking and
+ * closed with it. opts may be NULL. 0, -EINVAL, -ENOMEM. */
+AW_API int aw_stream_open_fd(int rfd, int wfd, const aw_stream_opts *opts, aw_stream **out);
+
+/* Read up to n bytes: waits until at least one is there. *got is 0 at end of
+ * stream. Bytes already buffered are returned without a system call. */
+#define aw_stream_read(s, buf, n, got) aw__stream_read((s), (buf), (n), (got), __FILE__, __LINE__)
+/* Read exactly n bytes into buf. AW_EINCOMPLETE ("3 bytes read on a total of
+ * 10 expected bytes") if the stream ends first: the partial data is in buf and
+ * *got says how much (got may be NULL). A cancelled or failed call consumes
+ * nothing: the bytes stay buffered for the next read. */
+#define aw_stream_readexactly(s, buf, n, got) \
+    aw__stream_readexactly((s), (buf), (n), (got), __FILE__, __LINE__)
+/* Read a line, '\n' included: *line points into the buffer, *len its length.
+ * At end of stream it gives the partial last line (no '\n'), then *len = 0.
+ * AW_ELIMIT if the line is longer than the limit (the data up to and including
+ * the separator, or the whole buffer when there is none, is discarded). */
+#define aw_stream_readline(s, line, len) aw__stream_readline((s), (line), (len), __FILE__, __LINE__)
+/* Read up to and including sep (seplen bytes). AW_ELIMIT ("Separator is not
+ * found, and chunk exceed the limit" / "Separator is found, but chunk is longer
+ * than limit") leaves the data buffered; AW_EINCOMPLETE at end of stream gives
+ * the partial chunk in *chunk and *len (consumed). */
+#define aw_stream_readuntil(s, sep, seplen, chunk, len) \
+    aw__stream_readuntil((s), (sep), (seplen), (chunk), (len), __FILE__, __LINE__)
+/* aw_stream_readuntil with several separators (NUL-terminated strings): stops
+ * at the one that ends first. */
+#define aw_stream_readuntil_any(s, seps, nseps, chunk, len) \
+    aw__stream_readuntil_any((s), (seps), (nseps), (chunk), (len), __FILE__, __LINE__)
+/* True at end of stream with nothing left in the buffer. */
+AW_API bool aw_stream_at_eof(const aw_stream *s);
+
+/* For parsers: the bytes buffered and not consumed (*data points into the
+ * buffer), aw_stream_consume to take n of them, and aw_stream_fill to read more
+ * into the buffer (waits for data; *added is 0 at end of stream; AW_ELIMIT when
+ * the limit is already buffered). */
+AW_API size_t aw_stream_peek(aw_stream *s, const char **data);
+AW_API void aw_stream_consume(aw_stream *s, size_t n);
+#define aw_stream_fill(s, added) aw__stream_fill((s), (added), __FILE__, __LINE__)
+
+/* Queue n bytes for writing: never suspends. Writes at once when nothing is
+ * queued; the rest is sent in the background. 0, or the error that broke the
+ * stream (-EPIPE, -ECONNRESET, ...), AW_EINVALSTATE after write_eof/close, -ENOMEM. */
+AW_API int aw_stream_write(aw_stream *s, const void *data, size_t n);
+/* aw_stream_write of several buffers at once (one writev when nothing is queued). */
+AW_API int aw_stream_writelines(aw_stream *s, const struct iovec *iov, int iovcnt);
+/* Flow control: returns at once while no more than the high-water mark is
+ * queued, else waits until the queue is down to the low-water mark. Reports a
+ * broken stream's error (-EPIPE, -ECONNRESET). */
+#define aw_stream_drain(s) aw__stream_drain((s), __FILE__, __LINE__)
+/* Half-close: once the queue is sent, shut down the write side (sockets) or
+ * close the write fd (pipes). Reading goes on. */
+AW_API int aw_stream_write_eof(aw_stream *s);
+/* Bytes queued and not yet taken by the kernel. */
+AW_API size_t aw_stream_write_buffered(const aw_stream *s);
+/* Close s and give up the handle: what is still queued is sent in the
+ * background first (asyncio's writer.close()). Never suspends; do not use s
+ * afterwards. A task waiting on s is woken with -EBADF. */
+AW_API void aw_stream_close(aw_stream *s);
+/* Close s and wait until the queue is sent and the fd closed (asyncio's
+ * writer.close() + await writer.wait_closed(): one call here, as C must free
+ * the object). s is released whatever the outcome; returns the error that
+ * stopped the final send, AW_ECANCELLED (the queue is then dropped), or 0. */
+#define aw_stream_wait_closed(s) aw__stream_wait_closed((s), __FILE__, __LINE__)
+/* Drop the queue and close at once (transport.abort()); releases s. */
+AW_API void aw_stream_abort(aw_stream *s);
+/* The read fd (the socket for network streams), -1 if none. */
+AW_API int aw_stream_fd(const aw_stream *s);
+/* getpeername/getsockname of the stream's socket: 0 or -errno. */
+AW_API int aw_stream_peername(const aw_stream *s, struct sockaddr *addr, socklen_t *len);
+AW_API int aw_stream_sockname(const aw_stream *s, struct sockaddr *addr, socklen_t *len);
+
+AW_API int aw__stream_read(aw_stream *s, void *buf, size_t n, size_t *got, const char *file, int line);
+AW_API int aw__stream_readexactly(aw_stream *s, void *buf, size_t n, size_t *got, const char *file, int line);
+AW_API int aw__stream_readline(aw_stream *s, const char **out, size_t *len, const char *file, int line);
+AW_API int aw__stream_readuntil(aw_stream *s, const void *sep, size_t seplen, const char **chunk,
+                                size_t *len, const char *file, int line);
+AW_API int aw__stream_readuntil_any(aw_stream *s, const char *const *seps, size_t nseps,
+                                    const char **chunk, size_t *len, const char *file, int line);
+AW_API int aw__stream_fill(aw_stream *s, size_t *added, const char *file, int line);
+AW_API int aw__stream_drain(aw_stream *s, const char *file, int line);
+AW_API int aw__stream_wait_closed(aw_stream *s, const char *file, int line);
+
+/* Clients. */
+typedef struct aw_connect_opts {
+    aw_stream_opts stream;
+    double timeout;             /* for the whole connect (all attempts); 0: none */
+    double happy_eyeballs_delay;/* start the next address after this long; 0: 0.25 s; < 0: one at a time */
+    int family;                 /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+} aw_connect_opts;
+
+/* Resolve host and connect to port, trying every address (happy eyeballs:
+ * the next attempt starts when the previous one fails or after the delay; the
+ * first to connect wins). A TCP stream with TCP_NODELAY in *out. opts may be
+ * NULL. Errors: the last attempt's (-ECONNREFUSED, ...), AW_ETIMEDOUT after
+ * opts->timeout, resolver errors. */
+#define aw_open_connection(host, port, opts, out) \
+    aw__open_connection((host), (port), (opts), (out), __FILE__, __LINE__)
+/* Connect to a Unix socket at path. */
+#define aw_open_unix_connection(path, opts, out) \
+    aw__open_unix_connection((path), (opts), (out), __FILE__, __LINE__)
+AW_API int aw__open_connection(const char *host, int port, const aw_connect_opts *opts, aw_stream **out,
+                               const char *file, int line);
+AW_API int aw__open_unix_connection(const char *path, const aw_connect_opts *opts, aw_stream **out,
+                                    const char *file, int line);
+
+/* Servers. The handler runs in a task of its own per connection; the stream is
+ * the server's: it is closed (queued output still sent) when the handler
+ * returns. A handler's error other than AW_ECANCELLED goes to the loop's
+ * exception handler ("Unhandled error in client connection handler"). */
+typedef struct aw_server aw_server;
+typedef int (*aw_stream_handler)(aw_stream *s, void *arg);
+
+typedef struct aw_server_opts {
+    aw_stream_opts stream;
+    int backlog;                /* 0: 100 (asyncio's default) */
+    bool reuse_port;            /* SO_REUSEPORT */
+    bool no_reuse_address;      /* SO_REUSEADDR is on by default, as in asyncio on POSIX */
+    bool dual_stack;            /* host NULL or "::": one IPv6 socket that accepts IPv4 as well */
+    int family;                 /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+    double accept_retry_delay;  /* pause after EMFILE/ENFILE/ENOBUFS/ENOMEM on accept; 0: 1 s */
+} aw_server_opts;
+
+/* Listen on every address of host (NULL: all interfaces) at port (0: a free
+ * port, the same one on every address) and start serving. -EADDRINUSE, ... */
+#define aw_start_server(host, port, handler, arg, opts, out) \
+    aw__start_server((host), (port), (handler), (arg), (opts), (out), __FILE__, __LINE__)
+/* Listen on a Unix socket at path (a stale socket file there is replaced; the
+ * file is removed when the server closes). */
+#define aw_start_unix_server(path, handler, arg, opts, out) \
+    aw__start_unix_server((path), (handler), (arg), (opts), (out), __FILE__, __LINE__)
+AW_API int aw__start_server(const char *host, int port, aw_stream_handler handler, void *arg,
+                            const aw_server_opts *opts, aw_server **out, const char *file, int line);
+AW_API int aw__start_unix_server(const char *path, aw_stream_handler handler, void *arg,
+                                 const aw_server_opts *opts, aw_server **out, const char *file, int line);
+/* Stop listening (the sockets are closed); connections go on. */
+AW_API void aw_server_close(aw_server *srv);
+/* Shut down every connection's socket: handlers see end of stream or -EPIPE. */
+AW_API void aw_server_close_clients(aw_server *srv);
+/* Cancel every connection's handler task. */
+AW_API void aw_server_abort_clients(aw_server *srv);
+/* Wait until the server is closed and every handler has returned. */
+#define aw_server_wait_closed(srv) aw__server_wait_closed((srv), __FILE__, __LINE__)
+AW_API int aw__server_wait_closed(aw_server *srv, const char *file, int line);
+/* Close (if not yet) and give up the handle; running handlers finish on their own. */
+AW_API void aw_server_release(aw_server *srv);
+/* The port the server listens on (0 for a Unix server). */
+AW_API int aw_server_port(const aw_server *srv);
+/* The address of listening socket i: 0, or -ENOENT past the last. */
+AW_API int aw_server_sockaddr(const aw_server *srv, size_t i, struct sockaddr *addr, socklen_t *len);
+/* Connections being served now. */
+AW_API size_t aw_server_connections(const aw_server *srv);
+AW_API bool aw_server_is_serving(const aw_server *srv);
+
+/* UDP endpoints (asyncio's create_datagram_endpoint, as straight-line calls). */
+typedef struct aw_udp aw_udp;
+typedef struct aw_udp_opts {
+    int family;                 /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+    bool reuse_port;            /* SO_REUSEPORT */
+    bool broadcast;             /* SO_BROADCAST */
+} aw_udp_opts;
+/* A UDP socket bound to local_host:local_port (local_host NULL: none given, or
+ * "0.0.0.0"/"::" when only a port is) and/or connected to remote_host:remote_port
+ * (remote_host NULL: not connected). */
+#define aw_udp_open(local_host, local_port, remote_host, remote_port, opts, out) \
+    aw__udp_open((local_host), (local_port), (remote_host), (remote_port), (opts), (out), __FILE__, __LINE__)
+AW_API int aw__udp_open(const char *local_host, int local_port, const char *remote_host, int remote_port,
+                        const aw_udp_opts *opts, aw_udp **out, const char *file, int line);
+/* Send a datagram to the connected peer. */
+#define aw_udp_send(u, buf, n) aw__udp_sendto((u), (buf), (n), NULL, 0, __FILE__, __LINE__)
+#define aw_udp_sendto(u, buf, n, addr, len) aw__udp_sendto((u), (buf), (n), (addr), (len), __FILE__, __LINE__)
+/* Wait for a datagram: its size in *got (truncated to n); addr/len may be NULL. */
+#define aw_udp_recv(u, buf, n, got) aw__udp_recvfrom((u), (buf), (n), (got), NULL, NULL, __FILE__, __LINE__)
+#define aw_udp_recvfrom(u, buf, n, got, addr, len) \
+    aw__udp_recvfrom((u), (buf), (n), (got), (addr), (len), __FILE__, __LINE__)
+AW_API int aw__udp_sendto(aw_udp *u, const void *buf, size_t n, const struct sockaddr *addr, socklen_t len,
+                          const char *file, int line);
+AW_API int aw__udp_recvfrom(aw_udp *u, void *buf, size_t n, size_t *got, struct sockaddr *addr,
+                            socklen_t *len, const char *file, int line);
+/* The bound port, the socket's address, the fd. */
+AW_API int aw_udp_port(const aw_udp *u);
+AW_API int aw_udp_sockaddr(const aw_udp *u, struct sockaddr *addr, socklen_t *len);
+AW_API int aw_udp_fd(const aw_udp *u);
+/* Close the socket (a waiting task gets -EBADF) and free u. */
+AW_API void aw_udp_close(aw_udp *u);
 
 #ifdef __cplusplus
 }

@@ -147,8 +147,13 @@ void aw__stack_pool_destroy(aw__stack_pool *p);
 /* Get a stack of at least size usable bytes (0 = the pool's default): 0 or -ENOMEM. */
 int  aw__stack_get(aw__stack_pool *p, size_t size, aw__stack **out);
 void aw__stack_put(aw__stack_pool *p, aw__stack *s);
-/* False when a guardless stack's canary was overwritten. Always true for guarded stacks. */
-bool aw__stack_canary_ok(const aw__stack *s);
+/* False when a guardless stack's canary was overwritten. Always true for guarded
+ * stacks. Cheap enough to call at every switch: guarded stacks never read memory. */
+bool aw__stack_canary_intact(const aw__stack *s);
+static inline bool aw__stack_canary_ok(const aw__stack *s)
+{
+    return s->guard != AW__GUARD_CANARY || aw__stack_canary_intact(s);
+}
 /* Report "task 'NAME' overflowed its N KiB stack" on stderr and abort. */
 void aw__stack_overflowed(const aw__stack *s) __attribute__((noreturn));
 /* Bytes of the stack ever written, from the fill pattern (debug mode fills stacks);

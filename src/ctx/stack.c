@@ -80,6 +80,7 @@ static struct {
     int mode;                   /* best enum aw__guard available */
     size_t mprotect_max;
     atomic_size_t mprotect_used;
+    bool valgrind;              /* running under Valgrind: register stacks in use */
 } g = { .once = PTHREAD_ONCE_INIT };
 
 static size_t read_max_map_count(void)
@@ -131,6 +132,9 @@ static void global_init(void)
     long pg = sysconf(_SC_PAGESIZE);
 
     g.page = pg > 0 ? (size_t)pg : 4096;
+#if AW_VALGRIND
+    g.valgrind = RUNNING_ON_VALGRIND;
+#endif
     g.mprotect_max = read_max_map_count() / 5;
     if (probe_madv_guard())
         g.mode = AW__GUARD_MADV;
@@ -374,7 +378,8 @@ int aw__stack_get(aw__stack_pool *p, size_t size, aw__stack **out)
     if (p->debug_fill)
         aw__stack_fill(s);
 #if AW_VALGRIND
-    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size - 1);
+    if (g.valgrind)
+        s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size - 1);
 #endif
     p->n_used++;
     *out = s;
@@ -384,7 +389,8 @@ int aw__stack_get(aw__stack_pool *p, size_t size, aw__stack **out)
 void aw__stack_put(aw__stack_pool *p, aw__stack *s)
 {
 #if AW_VALGRIND
-    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+    if (g.valgrind)
+        VALGRIND_STACK_DEREGISTER(s->valgrind_id);
     s->valgrind_id = 0;
 #endif
 #if AW_ASAN
@@ -422,7 +428,7 @@ void aw__stack_put(aw__stack_pool *p, aw__stack *s)
     p->n_cold++;
 }
 
-NO_ASAN bool aw__stack_canary_ok(const aw__stack *s)
+NO_ASAN bool aw__stack_canary_intact(const aw__stack *s)
 {
     if (s->guard != AW__GUARD_CANARY)
         return true;

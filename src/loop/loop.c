@@ -7,12 +7,7 @@
 
 AW__TLS aw_loop *aw__loop_tls;
 
-/* How many iterations with a busy ready queue may pass without looking at I/O.
- * A zero-timeout epoll_wait costs about fifty switches, so polling on every
- * iteration would dominate a yield-heavy program; never polling would starve
- * sockets. Tokio polls every 61 task polls; we poll every 61 iterations, each
- * of which runs every task ready at its start. */
-#define POLL_EVERY 61
+
 
 #define HAS_POSTS(loop) atomic_load_explicit(&(loop)->nposts, memory_order_relaxed)
 
@@ -29,6 +24,12 @@ static inline double clock_now(aw_loop *loop)
 {
     if (loop->clock == AW_CLOCK_VIRTUAL) return loop->vnow_offset;
     return aw__clock_real();
+}
+
+double aw__loop_clock_read(aw_loop *loop)
+{
+    loop->now_stale = false;
+    return loop->now = clock_now(loop);
 }
 
 int aw__loop_init_internal(aw_loop *loop)
@@ -177,7 +178,7 @@ int aw_call_later(aw_loop *loop, double delay, aw_callback cb, void *arg, aw_han
 {
     if (!loop) return -EINVAL;
     if (isnan(delay)) return -EINVAL;
-    return schedule(loop, loop->now + (delay > 0 ? delay : 0), true, cb, arg, out);
+    return schedule(loop, aw__now(loop) + (delay > 0 ? delay : 0), true, cb, arg, out);
 }
 
 int aw_call_at(aw_loop *loop, double when, aw_callback cb, void *arg, aw_handle **out)
@@ -254,7 +255,7 @@ static bool nothing_can_wake(aw_loop *loop)
  * One iteration, in phases (docs/design.md has the picture):
  *   1. decide how long the poller may block: not at all when tasks are ready,
  *      until the first deadline otherwise;
- *   2. poll for I/O, but with a busy ready queue only every POLL_EVERY iterations;
+ *   2. poll for I/O, but with a busy ready queue only every AW__POLL_EVERY iterations;
  *   3. run cross-thread posts (call_soon_threadsafe, thread-pool completions);
  *   4. refresh the cached clock and fire due timers (they append to the ready queue);
  *   5. run exactly the items that are ready now: whatever they make ready runs
@@ -266,13 +267,13 @@ int aw__loop_run_once(aw_loop *loop, bool detect_deadlock)
 
     /* 1-2: poll */
     if (loop->nready > 0) {
-        if (++loop->polls_skipped >= POLL_EVERY) {
+        if (++loop->polls_skipped >= AW__POLL_EVERY) {
             loop->polls_skipped = 0;
             aw__poll(loop, 0);
         }
     } else {
         loop->polls_skipped = 0;
-        loop->now = clock_now(loop);
+        aw__loop_clock_read(loop);
         double timeout = aw__timers_next(loop);
         if (HAS_POSTS(loop)) timeout = 0;
         if (loop->clock == AW_CLOCK_VIRTUAL && timeout > 0) {
@@ -298,17 +299,23 @@ int aw__loop_run_once(aw_loop *loop, bool detect_deadlock)
     if (HAS_POSTS(loop)) drain_posts(loop);
 
     /* 4: timers */
-    loop->now = clock_now(loop);
-    if (loop->timers.n) aw__timers_run(loop);
+    loop->now_stale = true;
+    if (loop->timers.n) {
+        aw__loop_clock_read(loop);
+        aw__timers_run(loop);
+    }
 
-    /* 5: run what is ready now */
-    size_t ntodo = loop->nready;
-    while (ntodo-- > 0) {
+    /* 5: run what is ready now. A task that suspends may switch straight to the
+     * next ready task (aw__task_switch_out), consuming ntodo itself. */
+    loop->ntodo = loop->nready;
+    while (loop->ntodo > 0) {
         aw__node *n = aw__list_pop(&loop->ready);
         if (!n) break;
         loop->nready--;
+        loop->ntodo--;
         run_ready(loop, AW__CONTAINER(n, aw__runnable, node));
     }
+    loop->ntodo = 0;
     return 0;
 }
 
@@ -421,10 +428,10 @@ int aw_loop_run_until_complete(aw_loop *loop, aw_coro *c, void **result)
 double aw_now(void)
 {
     aw_loop *loop = aw__loop_tls;
-    return loop ? loop->now : 0.0;
+    return loop ? aw__now(loop) : 0.0;
 }
 
-double aw_loop_time(const aw_loop *loop) { return loop ? loop->now : 0.0; }
+double aw_loop_time(const aw_loop *loop) { return loop ? aw__now((aw_loop *)loop) : 0.0; }
 
 aw_loop *aw_running_loop(void)
 {

@@ -65,6 +65,9 @@ static void fd_event(aw_loop *loop, uint64_t tok, uint32_t events)
     uint8_t ready = 0;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ready |= 1;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ready |= 2;
+    /* Sticky: a reader that saw a short read may skip its next read only while
+     * no hang-up is pending (the FIN can arrive with the last data). */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ready |= AW__FD_HUP;
     s->ready |= ready;
     for (int d = 0; d < 2; d++) {
         if ((ready & (1 << d)) && s->waiter[d]) {
@@ -170,9 +173,21 @@ void aw_fd_forget(int fd)
     s->gen++;
 }
 
+void aw__fd_wake_waiter(aw_loop *loop, int fd, int dir, int err)
+{
+    if (!loop || fd < 0 || (size_t)fd >= loop->nfds) return;
+    aw__fdstate *s = &loop->fds[fd];
+    aw_task *t = s->waiter[dir - 1];
+    if (!t) return;
+    s->waiter[dir - 1] = NULL;
+    loop->fd_waiters--;
+    aw__task_wake(t, err);
+}
+
 static bool fd_unpark(aw_task *t, void *ctx)
 {
-    aw__fdstate *s = ctx;
+    /* ctx is the fd number: the table may have been reallocated since the wait began */
+    aw__fdstate *s = &t->loop->fds[(intptr_t)ctx];
     for (int d = 0; d < 2; d++) {
         if (s->waiter[d] == t) {
             s->waiter[d] = NULL;
@@ -187,7 +202,7 @@ static bool fd_unpark(aw_task *t, void *ctx)
 int aw__fd_wait(aw_task *t, int fd, int dir, const char *file, int line)
 {
     aw_loop *loop = t->loop;
-    aw__fdstate *s;
+    aw__fdstate *s = NULL;
     int rc = aw__fd_register(loop, fd, &s);
     if (rc < 0) return rc;
     if (rc == 1) return 0;
@@ -196,7 +211,7 @@ int aw__fd_wait(aw_task *t, int fd, int dir, const char *file, int line)
     s->ready &= (uint8_t)~dir;
     s->waiter[d] = t;
     loop->fd_waiters++;
-    return aw__park(t, fd_unpark, s, dir == 1 ? "read" : "write", NULL, file, line);
+    return aw__park(t, fd_unpark, (void *)(intptr_t)fd, dir == 1 ? "read" : "write", NULL, file, line);
 }
 
 int aw__wait_fd(int fd, int dir, double timeout, const char *file, int line)
@@ -217,7 +232,7 @@ int aw__wait_fd(int fd, int dir, double timeout, const char *file, int line)
     bool timed = timeout > 0 && !isinf(timeout);
     if (timed) {
         aw__scope_begin(&sc, 0, file, line);
-        aw_scope_set_deadline(&sc, t->loop->now + timeout);
+        aw_scope_set_deadline(&sc, aw__now(t->loop) + timeout);
     }
     rc = aw__fd_wait(t, fd, dir, file, line);
     if (timed) {

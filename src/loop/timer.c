@@ -77,7 +77,8 @@ size_t aw__timers_run(aw_loop *loop)
 {
     aw__heap *h = &loop->timers;
     size_t fired = 0;
-    while (h->n > 0 && h->v[0]->when <= loop->now) {
+    double now = aw__now(loop);
+    while (h->n > 0 && h->v[0]->when <= now) {
         aw__timer *t = h->v[0];
         aw__timer_stop(loop, t);
         fired++;
@@ -91,7 +92,7 @@ double aw__timers_next(aw_loop *loop)
 {
     aw__heap *h = &loop->timers;
     if (h->n == 0) return INFINITY;
-    double d = h->v[0]->when - loop->now;
+    double d = h->v[0]->when - aw__now(loop);
     return d > 0 ? d : 0;
 }
 

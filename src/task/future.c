@@ -53,7 +53,7 @@ void aw_future_release(aw_future *f)
 /* Bind f to the running loop, or refuse one bound elsewhere. A bound future
  * keeps the loop structure alive (not the loop running), so the pointer stays
  * unique: a later loop can never be allocated at the same address. */
-static int bind(aw_future *f, aw_loop *loop)
+static int future_bind(aw_future *f, aw_loop *loop)
 {
     if (!f->loop) {
         f->loop = loop;
@@ -76,7 +76,7 @@ void aw__future_complete(aw_future *f, int state, int err, void *result)
         aw__task_wake(w->task, 0);
     }
     aw_loop *loop = f->loop ? f->loop : aw__loop();
-    if (loop && !f->loop && !loop->closed) bind(f, loop);
+    if (loop && !f->loop && !loop->closed) future_bind(f, loop);
     while ((n = aw__list_pop(&f->callbacks))) {
         aw__done_cb *d = AW__CONTAINER(n, aw__done_cb, node);
         if (loop && !loop->closed) {
@@ -153,7 +153,7 @@ int aw_future_add_done_callback(aw_future *f, aw_done_fn cb, void *arg)
     }
     aw_loop *loop = f->loop ? f->loop : aw__loop();
     if (!loop || loop->closed) { aw__free(d); return AW_ENOLOOP; }
-    if (!f->loop) bind(f, loop);
+    if (!f->loop) future_bind(f, loop);
     f->refs++;
     aw__loop_enqueue(loop, &d->run);
     return 0;
@@ -197,7 +197,7 @@ int aw__await_future(aw_future *f, void **result, const char *file, int line)
         if (rc == AW_ECANCELLED && f->state == AW__PENDING) aw_future_cancel(f, NULL);
         return rc;
     }
-    if ((rc = bind(f, t->loop)) < 0) return rc;
+    if ((rc = future_bind(f, t->loop)) < 0) return rc;
     if (f->state == AW__PENDING) {
         aw__waiter w = { .task = t };
         aw__list_push(&f->waiters, &w.node);

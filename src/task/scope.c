@@ -73,7 +73,7 @@ void aw_scope_set_deadline(aw_scope *s, double when)
     aw__timer *tm = scope_timer(s);
     aw__timer_stop(t->loop, tm);
     if (isinf(when)) return;
-    if (when <= t->loop->now) {
+    if (when <= aw__now(t->loop)) {
         deadline_fired(s);
         return;
     }

@@ -200,6 +200,13 @@ static void report_slow_step(aw_loop *loop, aw_task *t, double took, const char 
 void aw__task_step(aw_loop *loop, aw_task *t)
 {
     if (AW__UNLIKELY(!t->stack)) {
+        if (t->root._flags & SC_CANCELLED) {
+            /* Cancelled before its first step: the body never runs, no stack is needed. */
+            t->tstate = AW__T_DONE;
+            aw__future_complete(&t->fut, AW__CANCELLED, AW_ECANCELLED, NULL);
+            task_finished(loop, t);
+            return;
+        }
         int rc = aw__stack_get(&loop->stacks, t->stack_size ? t->stack_size : loop->default_stack, &t->stack);
         if (rc < 0) {
             /* No memory for a stack: the task fails without running. */
@@ -209,7 +216,9 @@ void aw__task_step(aw_loop *loop, aw_task *t)
             task_finished(loop, t);
             return;
         }
-        t->stack->owner = aw__task_name(t);
+        /* The overflow report reads the name from here; an unnamed task's
+         * "Task-N" is built only when someone asks for it. */
+        t->stack->owner = t->name ? t->name : t->name_buf;
         aw__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
     }
     const char *site_file = t->wait_file ? t->wait_file : t->file;
@@ -220,15 +229,66 @@ void aw__task_step(aw_loop *loop, aw_task *t)
     loop->stats.switches++;
     aw__stack_set_running(t->stack);
     aw__ctx_switch(&loop->sched, &t->ctx);
+    /* Back on the loop's stack. The task that switched here is loop->current: not
+     * necessarily t, since tasks hand over to each other directly. */
+    aw_task *cur = loop->current;
     aw__stack_set_running(NULL);
     loop->current = NULL;
-    if (AW__UNLIKELY(t->stack && t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
-        aw__stack_overflowed(t->stack);
+    if (AW__UNLIKELY(cur->stack && cur->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(cur->stack)))
+        aw__stack_overflowed(cur->stack);
     if (loop->debug) {
         double took = aw__step_clock() - start;
-        if (took >= loop->slow_step) report_slow_step(loop, t, took, site_file, site_line);
+        if (took >= loop->slow_step) report_slow_step(loop, cur, took, site_file, site_line);
     }
-    if (t->tstate == AW__T_DONE) task_finished(loop, t);
+    if (cur->tstate == AW__T_DONE) task_finished(loop, cur);
+}
+
+/* The next task to switch to directly from a suspending task, or NULL to go
+ * through the loop. Within an iteration that is the next ready item if it is a
+ * task that has already started. At the end of an iteration the next one may
+ * begin here too, when the loop has nothing else to do first: no timers to
+ * check, no cross-thread posts, no poll due, no stop requested. */
+static inline aw_task *next_direct(aw_loop *loop)
+{
+    if (loop->ntodo == 0) {
+        if (loop->nready == 0 || loop->timers.n || loop->debug || loop->stopping ||
+            atomic_load_explicit(&loop->nposts, memory_order_relaxed) ||
+            loop->polls_skipped + 1 >= AW__POLL_EVERY)
+            return NULL;
+        loop->stats.iterations++;
+        loop->polls_skipped++;
+        loop->now_stale = true;
+        loop->ntodo = loop->nready;
+    }
+    aw__node *n = loop->ready.next;
+    aw__runnable *r = AW__CONTAINER(n, aw__runnable, node);
+    if (r->kind != AW__RUN_TASK) return NULL;
+    aw_task *next = AW__CONTAINER(r, aw_task, run);
+    if (!next->stack) return NULL;
+    aw__list_remove(n);
+    loop->nready--;
+    loop->ntodo--;
+    return next;
+}
+
+void aw__task_switch_out(aw_loop *loop, aw_task *t)
+{
+    if (AW__UNLIKELY(t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
+        aw__stack_overflowed(t->stack);
+    aw_task *next = next_direct(loop);
+    if (next == t) {
+        /* the only ready task is this one (a lone yield): keep running */
+        t->tstate = AW__T_RUNNING;
+        loop->stats.switches++;
+    } else if (next) {
+        next->tstate = AW__T_RUNNING;
+        loop->current = next;
+        loop->stats.switches++;
+        aw__stack_set_running(next->stack);
+        aw__ctx_switch(&t->ctx, &next->ctx);
+    } else {
+        aw__ctx_switch(&t->ctx, &loop->sched);
+    }
 }
 
 /* ---- suspension ---- */
@@ -270,7 +330,7 @@ int aw__park(aw_task *t, aw__unpark_fn unpark, void *ctx, const char *what, void
     t->wait_file = file;
     t->wait_line = line;
     t->tstate = AW__T_PARKED;
-    aw__ctx_switch(&t->ctx, &loop->sched);
+    aw__task_switch_out(loop, t);
     t->wait_what = NULL;
     t->wait_obj = NULL;
     return t->wake_err;
@@ -454,13 +514,13 @@ int aw__sleep(double seconds, const char *file, int line)
         t->wait_what = "yield";
         t->tstate = AW__T_READY;
         aw__loop_enqueue(loop, &t->run);
-        aw__ctx_switch(&t->ctx, &loop->sched);
+        aw__task_switch_out(loop, t);
         t->wait_what = NULL;
         return aw__check_cancel(t);
     }
     aw__timer tm;
     aw__timer_init(&tm, t, sleep_fired);
-    rc = aw__timer_start(loop, &tm, loop->now + seconds);
+    rc = aw__timer_start(loop, &tm, aw__now(loop) + seconds);
     if (rc < 0) return rc;
     return aw__park(t, sleep_unpark, &tm, "sleep", NULL, file, line);
 }
@@ -528,7 +588,7 @@ int aw_task_set_name(aw_task *t, const char *name)
         aw__free(t->name);
         t->name = c;
     }
-    if (t->stack) t->stack->owner = aw__task_name(t);
+    if (t->stack) t->stack->owner = t->name ? t->name : t->name_buf;
     return 0;
 }
 
