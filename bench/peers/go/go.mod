@@ -1,0 +1,3 @@
+module awbench/peers/go
+
+go 1.19
