@@ -22,7 +22,8 @@
 #include <stdio.h>
 #include <sys/socket.h>   /* struct sockaddr, socklen_t: sockets, streams, UDP */
 #include <sys/uio.h>      /* struct iovec: aw_stream_writelines */
-#include <signal.h>       /* sigset_t: aw_signal_wait */
+#include <signal.h>
+#include <sys/select.h>   /* sigset_t (also under strict -std=c11): aw_signal_wait */
 #include <sys/types.h>    /* pid_t, off_t, mode_t: subprocesses, files */
 
 #define AW_VERSION_MAJOR 0
@@ -670,6 +671,573 @@ AW_API int aw_udp_sockaddr(const aw_udp *u, struct sockaddr *addr, socklen_t *le
 AW_API int aw_udp_fd(const aw_udp *u);
 /* Close the socket (a waiting task gets -EBADF) and free u. */
 AW_API void aw_udp_close(aw_udp *u);
+
+/* ------------------------------------------------------------------------ */
+/* DNS (resolved on the thread pool's DNS lane)                              */
+/* ------------------------------------------------------------------------ */
+
+struct addrinfo;
+
+/* getaddrinfo(3) without blocking the loop: the lookup runs on the thread pool's
+ * DNS lane while the task waits. Numeric hosts (and a NULL host) are answered at
+ * once, without a thread. 0 and *res (free it with freeaddrinfo), or -errno,
+ * AW_EAI_* (AW_EAI_NONAME for a name that does not resolve), AW_ECANCELLED.
+ * Cancellable: the task returns at once and an abandoned lookup finishes in the
+ * pool, which frees its result. */
+#define aw_getaddrinfo(host, port, hints, res) \
+    aw__getaddrinfo((host), (port), (hints), (res), __FILE__, __LINE__)
+AW_API int aw__getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+                           struct addrinfo **res, const char *file, int line);
+/* getnameinfo(3) on the DNS lane: host and serv (either may be NULL) receive the
+ * names of addr. Returns like aw_getaddrinfo. */
+#define aw_getnameinfo(addr, len, host, hostlen, serv, servlen, flags) \
+    aw__getnameinfo((addr), (len), (host), (hostlen), (serv), (servlen), (flags), __FILE__, __LINE__)
+AW_API int aw__getnameinfo(const struct sockaddr *addr, socklen_t len, char *host, size_t hostlen,
+                           char *serv, size_t servlen, int flags, const char *file, int line);
+/* The aw code for a getaddrinfo(3) EAI_* result (EAI_SYSTEM gives -errno). */
+AW_API int aw_gai_error(int eai);
+
+/* ------------------------------------------------------------------------ */
+/* Threads: the thread pool, to_thread, run_coroutine_threadsafe            */
+/* ------------------------------------------------------------------------ */
+
+/* The thread pool is the one thing aw shares across the process (every loop uses
+ * it). It starts on first use with threads created on demand: up to
+ * min(32, cores + 4) run aw_to_thread work, as asyncio's default executor, plus
+ * one reserved thread for each of the file and DNS lanes, so no kind of work can
+ * starve another. AW_THREADPOOL_SIZE in the environment overrides the base size. */
+
+enum {
+    AW_THREAD_ABANDON = 1,      /* a cancel returns at once; the late result is dropped */
+};
+
+/* Run fn(arg, &r) on a pool thread and suspend the task until it returns; its
+ * return value is aw_to_thread's, r goes to *result. fn must not touch the loop
+ * (use aw_loop_call_soon_threadsafe). Cancelling the task while fn runs waits
+ * for fn to return (arg may live on the task's stack), then returns
+ * AW_ECANCELLED with *result still set, so the caller can release it; a job that
+ * had not started is simply dropped. */
+#define aw_to_thread(fn, arg, result) aw__to_thread((fn), (arg), (result), 0, __FILE__, __LINE__)
+/* aw_to_thread with flags. AW_THREAD_ABANDON: a cancel returns AW_ECANCELLED at
+ * once; fn keeps running and what it returns is dropped, so arg must outlive
+ * it (heap-owned) and fn must own any result it allocates. */
+#define aw_to_thread_ex(fn, arg, result, flags) \
+    aw__to_thread((fn), (arg), (result), (flags), __FILE__, __LINE__)
+AW_API int aw__to_thread(aw_fn fn, void *arg, void **result, int flags, const char *file, int line);
+
+/* The pool's base size (threads for aw_to_thread work); starts nothing. */
+AW_API int aw_threadpool_size(void);
+
+/* A handle to a coroutine submitted from another thread (concurrent.futures.Future). */
+typedef struct aw_cfuture aw_cfuture;
+
+/* From any thread but loop's own: run coro as a task on loop (which must be
+ * running or about to run) and return a handle the calling thread can block on.
+ * Consumes coro. NULL with errno: EINVAL, ENOMEM, EPIPE when the loop is closed. */
+AW_API aw_cfuture *aw_run_coroutine_threadsafe(aw_loop *loop, aw_coro *coro);
+/* Block the calling thread until the coroutine is done or timeout seconds pass
+ * (< 0: no limit). Returns the coroutine's error and sets *result, or
+ * AW_ETIMEDOUT (the coroutine keeps running), or -EDEADLK on loop's own thread. */
+AW_API int aw_cfuture_wait(aw_cfuture *f, double timeout, void **result);
+/* Request cancellation of the task (from any thread). 1 if requested, 0 if it
+ * was already done. */
+AW_API int aw_cfuture_cancel(aw_cfuture *f);
+AW_API bool aw_cfuture_done(aw_cfuture *f);
+/* Drop the caller's handle; the task is not cancelled. */
+AW_API void aw_cfuture_release(aw_cfuture *f);
+
+/* ------------------------------------------------------------------------ */
+/* Subprocesses                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct aw_process aw_process;
+
+/* What a child's stdin, stdout or stderr is connected to. */
+enum aw_stdio {
+    AW_INHERIT = 0,             /* the parent's own fd (the default) */
+    AW_PIPE = 1,                /* a pipe, exposed as an aw_stream */
+    AW_DEVNULL = 2,             /* /dev/null */
+    AW_STDOUT = 3,              /* stderr only: wherever stdout goes */
+    AW_FD = 4,                  /* the fd given in in_fd/out_fd/err_fd (not closed by aw) */
+};
+
+/* Options of aw_subprocess_exec/_shell. Zero-initialise: everything inherited. */
+typedef struct aw_process_opts {
+    int in, out, err;           /* enum aw_stdio */
+    int in_fd, out_fd, err_fd;  /* with AW_FD */
+    const char *const *env;     /* NULL-terminated "NAME=value" list; NULL: the parent's environment */
+    const char *cwd;            /* NULL: the parent's */
+    bool new_session;           /* setsid() in the child (start_new_session) */
+    aw_stream_opts stream;      /* options of the pipe streams */
+} aw_process_opts;
+
+/* Start argv[0] (searched in PATH when it has no '/') with argv. Not a suspension
+ * point. 0 and *out, or -errno: -ENOENT for a program that does not exist,
+ * -EACCES, -ENOMEM, ... reported by this call itself. The child starts with an
+ * empty signal mask and default dispositions; aw's fds are close-on-exec. */
+AW_API int aw_subprocess_exec(const char *const argv[], const aw_process_opts *opts, aw_process **out);
+/* Start "/bin/sh -c cmd". */
+AW_API int aw_subprocess_shell(const char *cmd, const aw_process_opts *opts, aw_process **out);
+
+AW_API pid_t aw_process_pid(const aw_process *p);
+/* The pipe streams (AW_PIPE), owned by p, or NULL. Closing the stdin stream
+ * sends EOF to the child. */
+AW_API aw_stream *aw_process_stdin(aw_process *p);
+AW_API aw_stream *aw_process_stdout(aw_process *p);
+AW_API aw_stream *aw_process_stderr(aw_process *p);
+/* The return code once the child has been waited for: 0 and *status (the exit
+ * code, or -N when killed by signal N, as Python's returncode), AW_EINVALSTATE
+ * while it runs. */
+AW_API int aw_process_returncode(const aw_process *p, int *status);
+
+/* Wait for the child to exit (seen through a pidfd), reap it and set *status as
+ * aw_process_returncode. Cancellable; the child goes on running. */
+#define aw_process_wait(p, status) aw__process_wait((p), (status), __FILE__, __LINE__)
+AW_API int aw__process_wait(aw_process *p, int *status, const char *file, int line);
+/* Write input (may be NULL) to the child's stdin and close it, while collecting
+ * stdout and stderr (those that are AW_PIPE) until EOF, then wait for the child.
+ * *out and *err (may be NULL) receive malloc'ed, NUL-terminated buffers the caller
+ * frees. Returns 0 or an error; -EPIPE from a child that does not read its
+ * input is ignored, as in asyncio. */
+#define aw_process_communicate(p, input, len, out, outlen, err, errlen) \
+    aw__process_communicate((p), (input), (len), (out), (outlen), (err), (errlen), __FILE__, __LINE__)
+AW_API int aw__process_communicate(aw_process *p, const void *input, size_t len, char **out, size_t *outlen,
+                                   char **err, size_t *errlen, const char *file, int line);
+/* Send sig to the child (through its pidfd: never to a recycled pid). -ESRCH once
+ * it has been reaped. */
+AW_API int aw_process_send_signal(aw_process *p, int sig);
+AW_API int aw_process_terminate(aw_process *p);    /* SIGTERM */
+AW_API int aw_process_kill(aw_process *p);         /* SIGKILL */
+/* Close the pipes and free p. A child still running is not killed: it is
+ * reaped in the background when it exits, never left a zombie. */
+AW_API void aw_process_free(aw_process *p);
+
+/* ------------------------------------------------------------------------ */
+/* Signals                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Signals reach aw through sigaction handlers that wake the loop (no signalfd:
+ * its blocked mask would leak into children). The handled signals must not be
+ * blocked in every thread. */
+
+/* Suspend until one of the signals in set arrives; *signo receives it. The first
+ * wait for a signal installs aw's handler for it, which then stays until the
+ * loop closes: a signal that arrives while nobody waits is kept (once, as the
+ * kernel's pending set) for the next wait. -EINVAL for an empty set or one with
+ * SIGKILL/SIGSTOP. */
+#define aw_signal_wait(set, signo) aw__signal_wait((set), (signo), __FILE__, __LINE__)
+AW_API int aw__signal_wait(const sigset_t *set, int *signo, const char *file, int line);
+
+typedef void (*aw_signal_cb)(int signo, void *arg);
+/* asyncio's loop.add_signal_handler: run cb(signo, arg) on loop's thread each
+ * time sig arrives (deliveries that arrive together are coalesced, as the kernel
+ * does). Replaces this loop's earlier handler for sig. The previous disposition
+ * comes back when the last handler goes or the loop closes. Call it on loop's
+ * thread. 0, -EINVAL (SIGKILL, SIGSTOP, out of range), -ENOMEM. */
+AW_API int aw_loop_add_signal_handler(aw_loop *loop, int sig, aw_signal_cb cb, void *arg);
+/* 1 if a handler was removed, 0 if there was none, -EINVAL. */
+AW_API int aw_loop_remove_signal_handler(aw_loop *loop, int sig);
+
+/* ------------------------------------------------------------------------ */
+/* Files (on the thread pool's file lane)                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Regular files cannot be polled, so these run the system call on a pool thread
+ * while the task waits. A cancel that arrives while the call runs waits for it
+ * and returns its real result (no byte is lost); the cancel is seen at the next
+ * suspension point. Bytes go to *done (may be NULL). */
+#define aw_file_open(path, flags, mode, fd) aw__file_open((path), (flags), (mode), (fd), __FILE__, __LINE__)
+#define aw_file_read(fd, buf, n, done) aw__file_rw(0, (fd), (buf), (n), -1, (done), __FILE__, __LINE__)
+#define aw_file_write(fd, buf, n, done) aw__file_rw(1, (fd), (void *)(buf), (n), -1, (done), __FILE__, __LINE__)
+#define aw_file_pread(fd, buf, n, off, done) aw__file_rw(0, (fd), (buf), (n), (off), (done), __FILE__, __LINE__)
+#define aw_file_pwrite(fd, buf, n, off, done) \
+    aw__file_rw(1, (fd), (void *)(buf), (n), (off), (done), __FILE__, __LINE__)
+#define aw_file_fsync(fd) aw__file_fsync((fd), __FILE__, __LINE__)
+/* Close fd; always closes it, even in a cancelled task. */
+#define aw_file_close(fd) aw__file_close((fd), __FILE__, __LINE__)
+/* open(2) with O_CLOEXEC added: 0 and *fd, or -errno. */
+AW_API int aw__file_open(const char *path, int flags, mode_t mode, int *fd, const char *file, int line);
+/* read/write (off < 0) or pread/pwrite (off >= 0): one call, which may be short;
+ * 0 bytes read means end of file. */
+AW_API int aw__file_rw(int write, int fd, void *buf, size_t n, off_t off, size_t *done,
+                       const char *file, int line);
+AW_API int aw__file_fsync(int fd, const char *file, int line);
+AW_API int aw__file_close(int fd, const char *file, int line);
+/* The whole file at path in one malloc'ed, NUL-terminated buffer (*len bytes). */
+#define aw_file_read_all(path, data, len) aw__file_read_all((path), (data), (len), __FILE__, __LINE__)
+AW_API int aw__file_read_all(const char *path, char **data, size_t *len, const char *file, int line);
+
+/* ------------------------------------------------------------------------ */
+/* Combinators: gather, wait, wait_for, as_completed, shield, timeouts       */
+/* ------------------------------------------------------------------------ */
+
+/* Timeouts in this section are seconds on the loop clock: AW_FOREVER means no
+ * timeout, zero or less means "already expired" (as asyncio, so a computed
+ * remaining time that goes negative never turns into "wait forever"). */
+#define AW_FOREVER (__builtin_inf())
+
+/* The combinators take a coroutine, a task or a future. These macros check the
+ * type at compile time (anything else fails to compile, as aw_await). */
+#ifdef __cplusplus
+} /* extern "C" */
+static inline void *aw__awaitable(aw_coro *x) { return (void *)x; }
+static inline void *aw__awaitable(aw_task *x) { return (void *)x; }
+static inline void *aw__awaitable(aw_future *x) { return (void *)x; }
+#define AW__AWAITABLE(x) aw__awaitable(x)
+extern "C" {
+#else
+#define AW__AWAITABLE(x) _Generic((x),                                      \
+        aw_coro *: (void *)(x), aw_task *: (void *)(x), aw_future *: (void *)(x))
+#endif
+
+enum {
+    AW_RETURN_EXCEPTIONS = 1,   /* aw_gather: wait for every child; errors land in errors[i] */
+};
+
+/* asyncio.gather: run n awaitables (aw_coro *, aw_task * or aw_future *, mixed,
+ * checked at run time) concurrently; coroutines are wrapped in tasks. Waits for
+ * all of them and puts results[i] (may be NULL) in input order. Without
+ * AW_RETURN_EXCEPTIONS the first child error (AW_ECANCELLED included) is
+ * returned at once and the other children keep running; their late results are
+ * never written to the caller's arrays. With it, every child's error lands in
+ * errors[i] (0 on success; errors must not be NULL) and gather returns 0.
+ * errors (may be NULL otherwise) always gets each child's error, AW_EINVALSTATE
+ * for a child still running at an early return. Cancelling the task in gather
+ * cancels every child. n = 0 returns 0 at once. Consumes every coroutine, even on
+ * failure. -EINVAL (NULL array or element), AW_ENOTAWAITABLE, AW_EREUSED,
+ * AW_EWRONGLOOP, -ENOMEM, AW_ENOTASK, AW_ECANCELLED. */
+#define aw_gather(n, aws, results, errors, flags) \
+    aw__gather((n), (aws), (results), (errors), (flags), __FILE__, __LINE__)
+AW_API int aw__gather(size_t n, void *const *aws, void **results, int *errors, int flags,
+                      const char *file, int line);
+
+enum aw_return_when {
+    AW_FIRST_COMPLETED = 1,     /* as soon as any is done */
+    AW_FIRST_EXCEPTION = 2,     /* as soon as any fails (not cancelled), else when all are done */
+    AW_ALL_COMPLETED = 3,       /* when all are done */
+};
+
+/* asyncio.wait: wait on n tasks or futures (not coroutines: AW_ENOTAWAITABLE,
+ * and the coroutine is closed) until return_when holds or timeout passes. Never
+ * fails with a timeout: returns how many are done (>= 0), with the done ones in
+ * done_out and the others in pending_out (each may be NULL, else room for n),
+ * in input order. Errors are not retrieved. Cancelling it leaves the awaitables
+ * alone. -EINVAL for n = 0, a NULL array, a bad return_when or a NaN timeout. */
+#define aw_wait(n, aws, timeout, return_when, done_out, pending_out) \
+    aw__wait((n), (aws), (timeout), (return_when), (done_out), (pending_out), __FILE__, __LINE__)
+AW_API int aw__wait(size_t n, void *const *aws, double timeout, int return_when,
+                    void **done_out, void **pending_out, const char *file, int line);
+
+/* asyncio.wait_for: await x (aw_coro *, aw_task * or aw_future *) for at most
+ * seconds. A coroutine runs inline under a deadline scope (no task). On timeout
+ * the inner work is cancelled and waited for, then AW_ETIMEDOUT. seconds <= 0
+ * does not start a coroutine at all (AW_ETIMEDOUT). A cancel of the caller
+ * cancels the inner work too (and waits for it). Otherwise x's error and *result. */
+#define aw_wait_for(x, seconds, result) \
+    aw__wait_for(AW__AWAITABLE(x), (seconds), (result), __FILE__, __LINE__)
+AW_API int aw__wait_for(void *x, double seconds, void **result, const char *file, int line);
+
+/* asyncio.shield: await x, but a cancel of the caller does not reach x. The
+ * caller sees AW_ECANCELLED at once while the inner work goes on (a coroutine
+ * runs in a task that the loop keeps until it ends; its error is then marked
+ * retrieved, as asyncio does). Otherwise x's error and *result. */
+#define aw_shield(x, result) aw__shield(AW__AWAITABLE(x), (result), __FILE__, __LINE__)
+AW_API int aw__shield(void *x, void **result, const char *file, int line);
+
+/* asyncio.as_completed, as an iterator on the caller's stack:
+ *
+ *     aw_as_completed it;
+ *     void *x;
+ *     int rc = aw_as_completed_begin(&it, n, aws, 5.0);
+ *     while (rc >= 0 && (rc = aw_as_completed_next(&it, &x)) > 0) { aw_await_any(x, &r); ... }
+ *     aw_as_completed_end(&it);
+ *
+ * begin wraps coroutines in tasks (owned by the iterator until end) and starts
+ * the overall timeout. next returns 1 with the next awaitable to finish (a task
+ * or future given, or the task made for a coroutine), 0 once all were yielded,
+ * AW_ETIMEDOUT (once for each one left) after the timeout, or AW_ECANCELLED.
+ * end is always needed after a successful begin; work still running goes on. */
+typedef struct aw_as_completed {
+    struct aw__ac_node *_nodes;
+    struct aw__ac_node *_head, *_tail;  /* finished, not yet yielded */
+    size_t _n, _left;
+    aw_task *_waiter;
+    double _deadline;
+    unsigned _flags;
+} aw_as_completed;
+#define aw_as_completed_begin(it, n, aws, timeout) \
+    aw__as_completed_begin((it), (n), (aws), (timeout), __FILE__, __LINE__)
+AW_API int aw__as_completed_begin(aw_as_completed *it, size_t n, void *const *aws, double timeout,
+                                  const char *file, int line);
+#define aw_as_completed_next(it, out) aw__as_completed_next((it), (out), __FILE__, __LINE__)
+AW_API int aw__as_completed_next(aw_as_completed *it, void **out, const char *file, int line);
+AW_API void aw_as_completed_end(aw_as_completed *it);
+
+/* asyncio.timeout / timeout_at, over cancel scopes: begin a scope on the
+ * caller's stack with a deadline seconds from now (AW_FOREVER: none; <= 0:
+ * expired at once) or at the loop time when. Every suspension inside fails with
+ * AW_ECANCELLED once it expires; aw_timeout_end returns AW_ETIMEDOUT when it did
+ * (and cancelled something), else 0. Nestable: the innermost expired scope is
+ * the one that reports. 0, AW_ENOTASK, -EINVAL (NaN; the scope is not begun). */
+#define aw_timeout(s, seconds) aw__timeout((s), (seconds), __FILE__, __LINE__)
+#define aw_timeout_at(s, when) aw__timeout_at((s), (when), __FILE__, __LINE__)
+AW_API int aw__timeout(aw_scope *s, double seconds, const char *file, int line);
+AW_API int aw__timeout_at(aw_scope *s, double when, const char *file, int line);
+/* Move the deadline to the loop time when (AW_FOREVER: none). AW_EINVALSTATE if
+ * s was never begun or has already expired; -EINVAL for NaN. */
+AW_API int aw_timeout_reschedule(aw_scope *s, double when);
+/* True once the deadline has passed (and cancelled the scope). */
+AW_API bool aw_timeout_expired(const aw_scope *s);
+/* The deadline (AW_FOREVER when none). */
+AW_API double aw_timeout_when(const aw_scope *s);
+/* Leave the scope: AW_ETIMEDOUT if its deadline expired and cancelled a
+ * suspension inside it, else 0 (AW_EINVALSTATE: not the innermost scope). */
+AW_API int aw_timeout_end(aw_scope *s);
+
+/* ------------------------------------------------------------------------ */
+/* TaskGroup (structured concurrency)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* One failed child, as an entry of asyncio's ExceptionGroup. */
+typedef struct aw_group_error {
+    char *task_name;            /* a copy (NULL if memory ran out) */
+    int error;
+    char *message;              /* the child's aw_raise message, or NULL */
+} aw_group_error;
+
+/* asyncio.TaskGroup, on the caller's stack:
+ *
+ *     aw_group g;
+ *     aw_group_begin(&g);
+ *     aw_group_spawn(&g, aw_coro(fetch, a), "a");
+ *     aw_group_spawn(&g, aw_coro(fetch, b), "b");
+ *     int err = aw_group_end(&g);       // waits for every child
+ *     ...aw_group_errors(&g, &n)...
+ *     aw_group_clear(&g);               // frees the error list, if any
+ *
+ * The group is a cancel scope of the task that begins it: the first child that
+ * fails (other than by a cancel) cancels every other child and the body, whose
+ * next suspension returns AW_ECANCELLED until aw_group_end. A cancel from
+ * outside reaches the body; aw_group_end then cancels every child. Children
+ * never outlive the group: aw_group_end waits for all of them, and a group left
+ * open by an early return is reported (and its children cancelled). */
+typedef struct aw_group {
+    aw_scope _scope;
+    struct aw__group *_st;      /* children and bookkeeping, from the first spawn to the end */
+    aw_group_error *_errors;    /* after aw_group_end */
+    size_t _nerrors;
+    unsigned _flags;
+} aw_group;
+
+/* Begin the group in the running task: 0 or AW_ENOTASK. */
+#define aw_group_begin(g) aw__group_begin((g), __FILE__, __LINE__)
+AW_API int aw__group_begin(aw_group *g, const char *file, int line);
+/* Run c as a child task named name (may be NULL). Returns the task, borrowed: it
+ * stays valid until aw_group_end returns (aw_task_ref it to keep it longer).
+ * NULL with errno: EINVAL (NULL, or the group is not open), ECANCELED (the group
+ * is shutting down after a failure or aw_group_cancel), ENOMEM. Consumes c. */
+AW_API aw_task *aw_group_spawn(aw_group *g, aw_coro *c, const char *name);
+/* Wait for every child, then leave the group's scope. Cancels the children
+ * first if the body is cancelled. Returns the first child error (in completion
+ * order; all are in aw_group_errors), else AW_ECANCELLED when a cancel from
+ * outside is pending, else 0. The group's own cancellation never escapes it. */
+#define aw_group_end(g) aw__group_end((g), __FILE__, __LINE__)
+AW_API int aw__group_end(aw_group *g, const char *file, int line);
+/* Cancel the body and every child (Trio's nursery.cancel_scope.cancel()); the
+ * group's own cancel is not an error: aw_group_end returns 0 if no child failed. */
+AW_API void aw_group_cancel(aw_group *g);
+/* The children's errors so far (after aw_group_end: all of them), in completion
+ * order; cancelled children are not errors. *count may be NULL. */
+AW_API const aw_group_error *aw_group_errors(const aw_group *g, size_t *count);
+/* Free the error list kept by aw_group_end (a no-op when there is none). */
+AW_API void aw_group_clear(aw_group *g);
+
+/* ------------------------------------------------------------------------ */
+/* Synchronization: Lock, Event, Condition, Semaphore, Barrier               */
+/* ------------------------------------------------------------------------ */
+
+/* Common rules. Waiters are served in FIFO order. Every call that can suspend
+ * is a suspension point: in a cancelled task it fails with AW_ECANCELLED at
+ * once (even when it would not have to wait), and a waiter that is cancelled
+ * never consumes what was meant for another: a permit, an item or a wake-up
+ * handed to it just before the cancel goes to the next waiter. A primitive binds
+ * to the loop that first waits on it; a call from another loop fails with
+ * AW_EWRONGLOOP. They are not thread-safe (as asyncio's). The static
+ * initialisers need no _free; _new/_free allocate. Freeing a primitive tasks
+ * still wait on is refused (reported through the loop's exception handler). */
+
+struct aw__sync_waiter;
+typedef struct aw__waitq { struct aw__sync_waiter *_head, *_tail; } aw__waitq;
+
+/* asyncio.Lock. */
+typedef struct aw_lock {
+    aw__waitq _waiters;
+    uint64_t _loop;
+    bool _locked;
+} aw_lock;
+#define AW_LOCK_INIT { { 0, 0 }, 0, 0 }
+AW_API aw_lock *aw_lock_new(void);
+AW_API void aw_lock_free(aw_lock *l);
+/* Acquire the lock, waiting in FIFO order: 0, AW_ECANCELLED, AW_ENOTASK, ... */
+#define aw_lock_acquire(l) aw__lock_acquire((l), __FILE__, __LINE__)
+AW_API int aw__lock_acquire(aw_lock *l, const char *file, int line);
+/* Release it (to the first waiter, if any): 0, or AW_EINVALSTATE when it is not
+ * locked. As asyncio, any task may release it. */
+AW_API int aw_lock_release(aw_lock *l);
+AW_API bool aw_lock_locked(const aw_lock *l);
+
+/* asyncio.Event. */
+typedef struct aw_event {
+    aw__waitq _waiters;
+    uint64_t _loop;
+    bool _set;
+} aw_event;
+#define AW_EVENT_INIT { { 0, 0 }, 0, 0 }
+AW_API aw_event *aw_event_new(void);
+AW_API void aw_event_free(aw_event *e);
+/* Set the flag and wake every waiter. */
+AW_API int aw_event_set(aw_event *e);
+AW_API void aw_event_clear(aw_event *e);
+AW_API bool aw_event_is_set(const aw_event *e);
+/* Wait until the flag is set: 0 (at once if it is), AW_ECANCELLED, ... */
+#define aw_event_wait(e) aw__event_wait((e), __FILE__, __LINE__)
+AW_API int aw__event_wait(aw_event *e, const char *file, int line);
+
+/* asyncio.Condition, on a lock (its own, or one shared with other conditions). */
+typedef struct aw_condition {
+    aw__waitq _waiters;
+    uint64_t _loop;
+    aw_lock *_lock;             /* NULL: _own */
+    aw_lock _own;
+} aw_condition;
+/* A condition with its own lock. */
+#define AW_CONDITION_INIT { { 0, 0 }, 0, 0, AW_LOCK_INIT }
+/* A condition on the lock at address lockp. */
+#define AW_CONDITION_INIT_LOCK(lockp) { { 0, 0 }, 0, (lockp), AW_LOCK_INIT }
+/* lock NULL: the condition makes its own. */
+AW_API aw_condition *aw_condition_new(aw_lock *lock);
+AW_API void aw_condition_free(aw_condition *c);
+/* The underlying lock's acquire/release/locked. */
+#define aw_condition_acquire(c) aw__condition_acquire((c), __FILE__, __LINE__)
+AW_API int aw__condition_acquire(aw_condition *c, const char *file, int line);
+AW_API int aw_condition_release(aw_condition *c);
+AW_API bool aw_condition_locked(const aw_condition *c);
+/* Release the lock, wait for a notify, re-acquire the lock (always, even when
+ * cancelled: the lock is held when it returns, except for AW_EINVALSTATE).
+ * 0 when notified; AW_ECANCELLED (a notify it had received goes to the next
+ * waiter); AW_EINVALSTATE when the lock is not held. */
+#define aw_condition_wait(c) aw__condition_wait((c), __FILE__, __LINE__)
+AW_API int aw__condition_wait(aw_condition *c, const char *file, int line);
+/* Wait until pred(arg) is true (checked first, then after each notify), as
+ * asyncio's wait_for(predicate). 0 or an error of aw_condition_wait. */
+#define aw_condition_wait_for(c, pred, arg) aw__condition_wait_for((c), (pred), (arg), __FILE__, __LINE__)
+AW_API int aw__condition_wait_for(aw_condition *c, bool (*pred)(void *arg), void *arg,
+                                  const char *file, int line);
+/* Wake up to n waiters (the lock must be held: else AW_EINVALSTATE). Returns how
+ * many were woken. */
+AW_API int aw_condition_notify(aw_condition *c, int n);
+AW_API int aw_condition_notify_all(aw_condition *c);
+
+/* asyncio.Semaphore and BoundedSemaphore. */
+typedef struct aw_semaphore {
+    aw__waitq _waiters;
+    uint64_t _loop;
+    long _value;
+    long _bound;                /* BoundedSemaphore's initial value, -1 for a plain one */
+} aw_semaphore;
+#define AW_SEMAPHORE_INIT(value) { { 0, 0 }, 0, (value), -1 }
+#define AW_BOUNDED_SEMAPHORE_INIT(value) { { 0, 0 }, 0, (value), (value) }
+/* NULL with errno = EINVAL for a negative value, ENOMEM. */
+AW_API aw_semaphore *aw_semaphore_new(long value);
+AW_API aw_semaphore *aw_bounded_semaphore_new(long value);
+AW_API void aw_semaphore_free(aw_semaphore *s);
+/* Take a permit, waiting in FIFO order when there is none (or others wait). */
+#define aw_semaphore_acquire(s) aw__semaphore_acquire((s), __FILE__, __LINE__)
+AW_API int aw__semaphore_acquire(aw_semaphore *s, const char *file, int line);
+/* Give a permit back (to the first waiter, if any). A bounded semaphore
+ * refuses to go above its initial value: AW_EOVERFLOW (asyncio's ValueError). */
+AW_API int aw_semaphore_release(aw_semaphore *s);
+/* True when acquire would wait. */
+AW_API bool aw_semaphore_locked(const aw_semaphore *s);
+/* The permits available now. */
+AW_API long aw_semaphore_value(const aw_semaphore *s);
+
+/* asyncio.Barrier. */
+typedef struct aw_barrier {
+    aw__waitq _waiters;
+    uint64_t _loop;
+    int _parties;
+    int _count;                 /* tasks inside wait */
+    int _state;                 /* filling, draining, resetting, broken */
+} aw_barrier;
+#define AW_BARRIER_INIT(parties) { { 0, 0 }, 0, (parties), 0, 0 }
+/* NULL with errno = EINVAL when parties < 1, ENOMEM. */
+AW_API aw_barrier *aw_barrier_new(int parties);
+AW_API void aw_barrier_free(aw_barrier *b);
+/* Wait until parties tasks are waiting, then release them all. Returns this
+ * task's arrival index (0 .. parties-1), or AW_EBROKEN (the barrier was
+ * aborted, or reset while waiting), AW_ECANCELLED (the barrier does not break:
+ * the task just leaves it), -EINVAL. */
+#define aw_barrier_wait(b) aw__barrier_wait((b), __FILE__, __LINE__)
+AW_API int aw__barrier_wait(aw_barrier *b, const char *file, int line);
+/* Back to the empty state; tasks waiting get AW_EBROKEN. Not a suspension point
+ * (asyncio's reset and abort are coroutines only to take an internal lock). */
+AW_API int aw_barrier_reset(aw_barrier *b);
+/* Break the barrier: waiting and future waits fail with AW_EBROKEN until reset. */
+AW_API int aw_barrier_abort(aw_barrier *b);
+AW_API int aw_barrier_parties(const aw_barrier *b);
+/* Tasks waiting for the barrier to fill. */
+AW_API int aw_barrier_n_waiting(const aw_barrier *b);
+AW_API bool aw_barrier_broken(const aw_barrier *b);
+
+/* ------------------------------------------------------------------------ */
+/* Queues                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* asyncio.Queue, LifoQueue and PriorityQueue of void * items. */
+typedef struct aw_queue aw_queue;
+
+/* Orders a priority queue: < 0 when item a comes out before b. Items that
+ * compare equal come out in the order they were put. */
+typedef int (*aw_compare_fn)(const void *a, const void *b);
+
+/* A queue holding at most maxsize items (0: unbounded). NULL with errno =
+ * EINVAL for a negative maxsize (asyncio would treat it as unbounded) or a NULL
+ * cmp, ENOMEM. */
+AW_API aw_queue *aw_queue_new(long maxsize);
+AW_API aw_queue *aw_queue_new_lifo(long maxsize);
+AW_API aw_queue *aw_queue_new_priority(long maxsize, aw_compare_fn cmp);
+/* Set a function that frees items the queue drops: at aw_queue_shutdown(q,
+ * true) and for items still inside at aw_queue_free. */
+AW_API void aw_queue_set_item_free(aw_queue *q, void (*item_free)(void *item));
+AW_API void aw_queue_free(aw_queue *q);
+
+/* Put item, waiting for a free slot: 0, AW_ESHUTDOWN, AW_ECANCELLED, -ENOMEM. */
+#define aw_queue_put(q, item) aw__queue_put((q), (item), __FILE__, __LINE__)
+AW_API int aw__queue_put(aw_queue *q, void *item, const char *file, int line);
+/* Take the next item into *item, waiting for one: 0, AW_ESHUTDOWN (shut down
+ * and empty, or shut down immediately), AW_ECANCELLED (no item is taken). */
+#define aw_queue_get(q, item) aw__queue_get((q), (item), __FILE__, __LINE__)
+AW_API int aw__queue_get(aw_queue *q, void **item, const char *file, int line);
+/* Without waiting: AW_EQUEUEFULL / AW_EQUEUEEMPTY instead. */
+AW_API int aw_queue_put_nowait(aw_queue *q, void *item);
+AW_API int aw_queue_get_nowait(aw_queue *q, void **item);
+AW_API size_t aw_queue_qsize(const aw_queue *q);
+AW_API bool aw_queue_empty(const aw_queue *q);
+AW_API bool aw_queue_full(const aw_queue *q);
+AW_API size_t aw_queue_maxsize(const aw_queue *q);
+/* One item taken by get is fully processed. AW_EOVERFLOW when called more
+ * times than items were put (asyncio's ValueError). */
+AW_API int aw_queue_task_done(aw_queue *q);
+/* Wait until every item put has been taken and marked done. */
+#define aw_queue_join(q) aw__queue_join((q), __FILE__, __LINE__)
+AW_API int aw__queue_join(aw_queue *q, const char *file, int line);
+/* Shut the queue down (3.13): puts fail with AW_ESHUTDOWN; gets drain what is
+ * left, then fail with AW_ESHUTDOWN. immediate: drop the items now (to the item
+ * free function, if set; each counts as done for join). Every waiting put and
+ * get is woken. */
+AW_API void aw_queue_shutdown(aw_queue *q, bool immediate);
+AW_API bool aw_queue_is_shutdown(const aw_queue *q);
 
 #ifdef __cplusplus
 }

@@ -77,8 +77,16 @@ typedef struct aw__timer {
     void (*fire)(void *owner);
 } aw__timer;
 
+/* A heap entry keeps the timer's key inline, so sifting compares without
+ * touching the timers themselves (they live on task stacks, one page each). */
+typedef struct aw__heap_entry {
+    double when;
+    uint64_t seq;
+    aw__timer *t;
+} aw__heap_entry;
+
 typedef struct aw__heap {
-    aw__timer **v;
+    aw__heap_entry *v;
     size_t n, cap;
     uint64_t seq;
 } aw__heap;
@@ -108,6 +116,10 @@ enum aw__fstate { AW__PENDING = 0, AW__DONE = 1, AW__FAILED = 2, AW__CANCELLED =
 typedef struct aw__waiter {
     aw__node node;
     aw_task *task;
+    /* NULL: completing the future wakes task. Otherwise completion calls wake(w)
+     * instead, at once, after taking w off the list (combinators use it to learn
+     * which child finished without a scan). It must not switch. */
+    void (*wake)(struct aw__waiter *w);
 } aw__waiter;
 
 struct aw_future {
@@ -159,6 +171,7 @@ struct aw_task {
     aw__runnable run;
     uint8_t tstate;             /* enum aw__tstate */
     bool released;              /* the user's reference is gone (debug: double release) */
+    void (*never_ran)(void *arg); /* internal tasks: cleanup when the body never runs (cancelled first, no stack) */
     aw_loop *loop;
     aw__ctx ctx;
     aw__stack *stack;           /* NULL until the first step and after the last */
@@ -210,6 +223,7 @@ typedef struct aw__post {
     struct aw__post *next;
     aw_callback cb;
     void *arg;
+    bool heap;                  /* allocated by aw__loop_post: freed after cb runs */
 } aw__post;
 
 /* ---- the loop ---- */
@@ -243,6 +257,8 @@ struct aw_loop {
     size_t fd_waiters;          /* tasks parked on fds */
     atomic_size_t pending_work; /* thread-pool jobs of this loop in flight */
     size_t signal_handlers;
+    struct aw__sigstate *sig;   /* signal handlers and waits of this loop (signal.c), or NULL */
+    atomic_int sig_pending;     /* set by the signal handler: dispatch in phase 3 */
     unsigned polls_skipped;     /* iterations since the last poll with a busy ready queue */
     aw__ctx sched;              /* the loop's own context (the thread's stack) */
     aw_task *current;
@@ -265,6 +281,7 @@ struct aw_loop {
     size_t live_objs;           /* task structures alive: the loop is freed after the last */
     aw_loop_stats stats;
     double slow_step;           /* debug: slow-step threshold, seconds */
+    uint64_t serial;            /* unique per loop in the process: sync primitives bind to it */
 };
 
 /* How many iterations with a busy ready queue may pass without looking at I/O.
@@ -311,6 +328,9 @@ void aw__loop_report(aw_loop *loop, const char *message, int err, aw_task *t,
                      const char *detail, const char *file, int line, const char *func);
 /* A post from any thread: cb(arg) runs on the loop's thread. */
 int  aw__loop_post(aw_loop *loop, aw_callback cb, void *arg);
+/* aw__loop_post with a node the caller owns (embedded in a thread-pool job), so
+ * a completion never needs memory. p must stay valid until cb(arg) has run. */
+int  aw__loop_post_node(aw_loop *loop, aw__post *p, aw_callback cb, void *arg);
 void aw__poll_init_fd(aw_loop *loop);
 int  aw__poll(aw_loop *loop, double timeout);
 void aw__poll_close(aw_loop *loop);
@@ -360,5 +380,192 @@ int  aw__coro_take(aw_coro *c, aw_fn *fn, void **arg, const char **name,
 void aw__coros_report_unawaited(aw_loop *loop);
 /* Is x a coroutine handle (by its tag bits)? */
 bool aw__is_coro_handle(const void *x);
+
+/* ---- sockets, streams, servers, UDP (src/io/sock.c, stream.c, server.c, udp.c) ---- */
+
+struct addrinfo;
+
+/* A stream: a read buffer filled on demand, a write queue sent by a background
+ * task (the flusher) when the kernel does not take everything at once. Freed
+ * when the last reference goes: the user's (or the server's, for a
+ * connection), a flusher's, and a task's inside a read or drain call. */
+struct aw_stream {
+    int rfd, wfd;               /* -1 when absent or closed; equal for sockets */
+    bool is_sock;
+    bool borrowed;              /* a server connection: the server holds the handle */
+    bool r_eof;                 /* end of stream seen */
+    bool r_drained;             /* the last read emptied the kernel's buffer */
+    bool eof_pending;           /* write_eof once the queue is sent */
+    bool wr_shut;               /* the write side is shut down */
+    bool closing;               /* close requested: no more reads or writes */
+    bool closed;                /* the fds are closed */
+    int rerr, werr;             /* sticky errors of each side */
+    uint32_t refs;
+    size_t limit, high, low;
+    char *rbuf;                 /* bytes [rstart, rend) are buffered */
+    size_t rstart, rend, rcap;
+    char *wbuf;                 /* bytes [wstart, wend) are queued */
+    size_t wstart, wend, wcap;
+    aw_task *reader;            /* the task inside a read call */
+    aw_task *flusher;           /* the background writer, while the queue is not empty */
+    aw__node drainers;          /* aw__waiter: tasks in aw_stream_drain */
+    aw__node closers;           /* aw__waiter: tasks in aw_stream_wait_closed */
+    aw_loop *loop;              /* bound when the flusher first starts */
+    struct aw_server *srv;      /* the server of a connection, or NULL */
+    aw__node srv_node;          /* in the server's list of connections */
+    aw_task *task;              /* the connection's handler task */
+};
+
+/* A stream on fds the caller has made non-blocking and close-on-exec. */
+int  aw__stream_new(int rfd, int wfd, bool is_sock, const aw_stream_opts *opts, aw_stream **out);
+/* Start closing s (abort: drop the queue, close at once); idempotent. */
+void aw__stream_shut(aw_stream *s, bool abort);
+void aw__stream_unref(aw_stream *s);
+/* Resolve host:port for socktype (numeric hosts without a thread). host NULL
+ * with AI_PASSIVE: every local interface. Free *res with freeaddrinfo. */
+int  aw__resolve(const char *host, int port, int family, int socktype, int flags, struct addrinfo **res);
+
+/* ---- the system half of the outside world: thread pool, signals, processes ---- */
+/* (src/loop/threadpool.c, src/io/signal.c, src/io/process.c, src/io/dns.c, src/io/file.c) */
+
+/* The pool's lanes: each has its own queue and concurrency cap, and every lane
+ * keeps a thread it can always get, so slow work of one kind never starves another. */
+enum aw__lane { AW__LANE_CPU = 0, AW__LANE_FILE = 1, AW__LANE_DNS = 2, AW__NLANES = 3 };
+
+/* A job for the pool, embedded in the caller's own structure. */
+typedef struct aw__work aw__work;
+struct aw__work {
+    aw__node node;              /* in its lane's queue while queued (pool mutex) */
+    aw__post post;              /* the completion: posted to the loop without allocating */
+    aw_loop *loop;
+    void (*work)(aw__work *w);  /* runs on a pool thread */
+    void (*release)(aw__work *w); /* frees an abandoned job on the loop thread; NULL: aw__free */
+    aw_task *task;              /* the task waiting for it (loop thread) */
+    uint8_t lane;
+    uint8_t state;              /* pool mutex */
+    bool abandoned;             /* pool mutex */
+    bool cancel_seen;           /* a cancel arrived while it ran (loop thread) */
+};
+
+/* Run w->work on lane while the running task t waits. 0 once it has run
+ * (w->cancel_seen says whether a cancel came meanwhile: the caller decides what
+ * it means). AW_ECANCELLED when a cancel took it out of the queue before it
+ * started (it never runs), or with AW_THREAD_ABANDON while it ran. After
+ * AW_ECANCELLED with AW_THREAD_ABANDON the pool owns w and calls w->release
+ * (w must then be on the heap); otherwise the caller owns w. */
+int  aw__work_await(aw_task *t, aw__work *w, int lane, int flags, const char *what,
+                    const char *file, int line);
+/* Test hook: jobs of lane running and queued now, and the lane's cap. */
+void aw__threadpool_lane_stats(int lane, unsigned *running, unsigned *queued, unsigned *cap);
+
+/* Deliver the signals caught since the last call (phase 3 of an iteration). */
+void aw__signal_dispatch(aw_loop *loop);
+/* At loop close (and in aw_run before SIGINT is given back): restore the signal
+ * dispositions the loop took and hand its unreaped children to the background
+ * reaper. Idempotent. */
+void aw__sys_loop_close(aw_loop *loop);
+void aw__signal_loop_close(aw_loop *loop);
+void aw__process_loop_close(aw_loop *loop);
+
+
+/* ---- sync and combine: wait queues, loop binding (src/sync/, src/combine/) ---- */
+
+/* A task waiting on a sync primitive, on the task's own stack. The queue it sits
+ * in is NULL-terminated with head and tail pointers (aw__waitq in aw.h), so a
+ * zero-initialised primitive (AW_LOCK_INIT) already holds a valid empty queue. */
+struct aw__sync_waiter {
+    struct aw__sync_waiter *next, *prev;
+    aw__waitq *q;               /* the queue it is in, NULL once taken out */
+    aw_task *task;
+};
+typedef struct aw__sync_waiter aw__swaiter;
+
+static inline bool aw__wq_empty(const aw__waitq *q) { return q->_head == NULL; }
+
+static inline void aw__wq_push(aw__waitq *q, aw__swaiter *w, bool front)
+{
+    w->q = q;
+    if (front) {
+        w->prev = NULL;
+        w->next = q->_head;
+        if (q->_head) q->_head->prev = w; else q->_tail = w;
+        q->_head = w;
+    } else {
+        w->next = NULL;
+        w->prev = q->_tail;
+        if (q->_tail) q->_tail->next = w; else q->_head = w;
+        q->_tail = w;
+    }
+}
+
+static inline void aw__wq_remove(aw__swaiter *w)
+{
+    aw__waitq *q = w->q;
+    if (!q) return;
+    if (w->prev) w->prev->next = w->next; else q->_head = w->next;
+    if (w->next) w->next->prev = w->prev; else q->_tail = w->prev;
+    w->next = w->prev = NULL;
+    w->q = NULL;
+}
+
+/* Take the first waiter off q and wake its task (its wait returns 0). Returns
+ * false when nobody waits. O(1). */
+static inline bool aw__wq_wake_one(aw__waitq *q)
+{
+    aw__swaiter *w = q->_head;
+    if (!w) return false;
+    aw__wq_remove(w);
+    aw__task_wake(w->task, 0);
+    return true;
+}
+
+/* Wake every waiter of q, in order; returns how many. */
+size_t aw__wq_wake_all(aw__waitq *q);
+
+/* Park the running task t on q (at the back, or at the front when it lost a race
+ * and keeps its turn) until a wake takes it off: 0. A cancel takes it off
+ * instead: AW_ECANCELLED, nothing consumed. Binds *bound to t's loop. */
+int aw__wq_wait(aw__waitq *q, uint64_t *bound, aw_task *t, bool front, const char *what,
+                void *obj, const char *file, int line);
+
+/* A primitive is bound to the serial of the loop that first waited on it (0:
+ * not yet). Calls on a bound primitive from another running loop fail with
+ * AW_EWRONGLOOP; outside any loop they are allowed (on the loop's thread). */
+static inline int aw__sync_check(uint64_t bound)
+{
+    aw_loop *loop = aw__loop();
+    if (AW__LIKELY(bound == 0 || !loop || bound == loop->serial)) return 0;
+    return AW_EWRONGLOOP;
+}
+
+/* Report misuse of a primitive (freed while tasks wait) through the running
+ * loop's exception handler, or stderr outside a loop. */
+void aw__sync_report(const char *message, const char *file, int line);
+
+/* Register w on f (a task or future of the running loop) so that its completion
+ * calls wake(w). Takes a reference on f; aw__watch_drop gives it back. */
+static inline void aw__watch_add(aw__waiter *w, aw_future *f, void (*wake)(aw__waiter *))
+{
+    w->task = NULL;
+    w->wake = wake;
+    f->refs++;
+    aw__list_push(&f->waiters, &w->node);
+}
+static inline void aw__watch_drop(aw__waiter *w, aw_future *f)
+{
+    if (aw__node_linked(&w->node)) aw__list_remove(&w->node);
+    aw__future_unref(f);
+}
+
+/* What a combinator was handed: a coroutine handle, a task or a future. */
+enum aw__aw_kind { AW__AW_CORO = 1, AW__AW_TASK = 2, AW__AW_FUTURE = 3 };
+/* Classify x for the running loop: the kind, or -EINVAL (NULL),
+ * AW_ENOTAWAITABLE, AW_EWRONGLOOP (a task or future of another loop). Binds an
+ * unbound future to loop. */
+int aw__aw_classify(void *x, aw_loop *loop);
+/* Consume a coroutine handle without running it or reporting it. */
+void aw__coro_discard(aw_coro *c);
+/* Mark a done task's or future's error as seen (the combinator reported it). */
+static inline void aw__future_retrieved(aw_future *f) { f->retrieved = true; }
 
 #endif

@@ -54,7 +54,10 @@ static void asan_arrive(aw__ctx *self)
 }
 #endif
 
-static void leave(aw__ctx *from, aw__ctx *to, bool final)
+/* Inlined, as is raw_switch: under TSan no instrumented function may be entered
+ * between __tsan_switch_to_fiber and the switch itself, or its entry lands on
+ * the new fiber's shadow stack (and crashes a fresh one). */
+static inline __attribute__((always_inline)) void leave(aw__ctx *from, aw__ctx *to, bool final)
 {
 #if AW_ASAN
     asan_leave(from, to, final);
@@ -73,7 +76,7 @@ static void arrive(aw__ctx *self)
     (void)self;
 }
 
-static void raw_switch(aw__ctx *from, aw__ctx *to)
+static inline __attribute__((always_inline)) void raw_switch(aw__ctx *from, aw__ctx *to)
 {
 #if AW_CTX_ASM
     aw__ctx_switch_asm(&from->sp, to->sp);

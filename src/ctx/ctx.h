@@ -74,8 +74,9 @@ void aw__ctx_make_uc(aw__ctx *c);
 #endif
 void aw__ctx_start(void *c) __attribute__((noreturn));
 
-/* Save the running context in from and resume to. Annotated for ASan, TSan and
- * Valgrind. Without sanitizers it is the bare backend switch, inlined. */
+/* Save the running context in from and resume to. Annotated for ASan and TSan
+ * (Valgrind needs nothing per switch: the pool registers stacks in use).
+ * Without sanitizers it is the bare backend switch, inlined. */
 #if AW_ASAN || AW_TSAN
 void aw__ctx_switch(aw__ctx *from, aw__ctx *to);
 #elif AW_CTX_ASM
@@ -120,7 +121,8 @@ typedef struct aw__stack {
 
 /* A per-loop pool of stacks. Stacks are carved from mmap'ed slabs and never
  * unmapped before the pool is destroyed; freed stacks are kept warm (resident)
- * up to a high-water mark and returned to the kernel with madvise beyond it. */
+ * up to a high-water mark and returned to the kernel with madvise beyond it.
+ * Not thread-safe: one pool per loop. */
 typedef struct aw__stack_pool {
     size_t default_size;        /* usable bytes, page multiple */
     aw__stack *free_warm;       /* LIFO: the most recently used stack is reused first */
@@ -144,7 +146,9 @@ typedef struct aw__stack_pool {
  * nothing until the first aw__stack_get. */
 int  aw__stack_pool_init(aw__stack_pool *p, size_t default_size);
 void aw__stack_pool_destroy(aw__stack_pool *p);
-/* Get a stack of at least size usable bytes (0 = the pool's default): 0 or -ENOMEM. */
+/* Get a stack of at least size usable bytes (0 = the pool's default): 0 or -ENOMEM.
+ * A request up to the default gets a pooled default-size stack; a larger one
+ * gets its own mapping, unmapped again by aw__stack_put. */
 int  aw__stack_get(aw__stack_pool *p, size_t size, aw__stack **out);
 void aw__stack_put(aw__stack_pool *p, aw__stack *s);
 /* False when a guardless stack's canary was overwritten. Always true for guarded

@@ -325,7 +325,11 @@ int aw__stack_pool_init(aw__stack_pool *p, size_t default_size)
     p->default_size = stack_bytes(default_size ? default_size : 256u << 10);
     if (!p->default_size)
         return -EINVAL;
-    p->warm_max = WARM_BYTES / p->default_size;
+    /* A stack is committed lazily: an idle pooled stack usually holds the one
+     * or two pages its task touched, not its whole size. Budget the warm pool
+     * by that (two pages a stack), so a burst of short tasks does not pay an
+     * madvise and a fresh fault per task. */
+    p->warm_max = WARM_BYTES / (2 * (size_t)sysconf(_SC_PAGESIZE));
     if (p->warm_max < WARM_MIN)
         p->warm_max = WARM_MIN;
     return 0;

@@ -42,6 +42,8 @@ int aw__loop_init_internal(aw_loop *loop)
     loop->posts_tail = &loop->posts;
     loop->next_task_id = 1;
     loop->slow_step = 0.1;
+    static atomic_uint_fast64_t serials;
+    loop->serial = atomic_fetch_add(&serials, 1) + 1;
     loop->default_stack = 256 * 1024;
     const char *dbg = getenv("AW_DEBUG");
     loop->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
@@ -238,8 +240,9 @@ static void drain_posts(aw_loop *loop)
     pthread_mutex_unlock(&loop->post_mu);
     while (p) {
         aw__post *next = p->next;
+        bool heap = p->heap;    /* an embedded node may be gone once cb has run */
         p->cb(p->arg);
-        aw__free(p);
+        if (heap) aw__free(p);
         p = next;
     }
 }
@@ -256,7 +259,8 @@ static bool nothing_can_wake(aw_loop *loop)
  *   1. decide how long the poller may block: not at all when tasks are ready,
  *      until the first deadline otherwise;
  *   2. poll for I/O, but with a busy ready queue only every AW__POLL_EVERY iterations;
- *   3. run cross-thread posts (call_soon_threadsafe, thread-pool completions);
+ *   3. run cross-thread posts (call_soon_threadsafe, thread-pool completions)
+ *      and signals caught since the last iteration;
  *   4. refresh the cached clock and fire due timers (they append to the ready queue);
  *   5. run exactly the items that are ready now: whatever they make ready runs
  *      in the next iteration (asyncio's rule).
@@ -297,6 +301,8 @@ int aw__loop_run_once(aw_loop *loop, bool detect_deadlock)
 
     /* 3: cross-thread posts */
     if (HAS_POSTS(loop)) drain_posts(loop);
+    if (AW__UNLIKELY(atomic_load_explicit(&loop->sig_pending, memory_order_relaxed)))
+        aw__signal_dispatch(loop);
 
     /* 4: timers */
     loop->now_stale = true;
@@ -463,6 +469,14 @@ bool aw_loop_get_debug(const aw_loop *loop) { return loop && loop->debug; }
 int aw_loop_set_stack_size(aw_loop *loop, size_t size)
 {
     if (!loop || size < AW__STACK_MIN) return -EINVAL;
+    /* While the pool has carved no stack, rebuild it for the new size, so the
+     * loop's tasks keep sharing slabs; later, only new tasks get the size. */
+    if (loop->stacks.n_slabs_stacks == 0) {
+        aw__stack_pool old = loop->stacks;
+        int rc = aw__stack_pool_init(&loop->stacks, size);
+        if (rc < 0) { loop->stacks = old; return rc; }
+        aw__stack_pool_destroy(&old);
+    }
     loop->default_stack = size;
     return 0;
 }
@@ -523,6 +537,8 @@ int aw_loop_close(aw_loop *loop)
     if (loop->running) return AW_ELOOPRUNNING;
     if (loop->closed) return 0;
     aw__loop_cancel_all(loop, true);
+    aw__loop_wait_work(loop);   /* pool jobs of this loop post their completions to it */
+    aw__sys_loop_close(loop);
     /* Callbacks still scheduled are dropped, as asyncio's close() drops its ready queue. */
     aw__node *n;
     while ((n = aw__list_pop(&loop->ready))) {
@@ -539,7 +555,7 @@ int aw_loop_close(aw_loop *loop)
         }
     }
     while (loop->timers.n) {
-        aw__timer *t = loop->timers.v[0];
+        aw__timer *t = loop->timers.v[0].t;
         aw__timer_stop(loop, t);
         if (t->fire == handle_timer_fired) {
             aw_handle *h = t->owner;

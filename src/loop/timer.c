@@ -3,41 +3,43 @@
 
 /* Timers are ordered by (when, seq): equal deadlines fire in the order they
  * were started, as asyncio's heap of TimerHandles does. Each timer remembers
- * its heap index so stopping one is O(log n), not a search. */
+ * its heap index so stopping one is O(log n), not a search. Keys are copied
+ * into the heap array: a sift reads one contiguous array and writes only the
+ * index of each timer it moves. */
 
-static inline bool before(const aw__timer *a, const aw__timer *b)
+static inline bool before(const aw__heap_entry *a, const aw__heap_entry *b)
 {
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
 static void sift_up(aw__heap *h, size_t i)
 {
-    aw__timer *t = h->v[i];
+    aw__heap_entry e = h->v[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!before(t, h->v[p])) break;
+        if (!before(&e, &h->v[p])) break;
         h->v[i] = h->v[p];
-        h->v[i]->idx = i;
+        h->v[i].t->idx = i;
         i = p;
     }
-    h->v[i] = t;
-    t->idx = i;
+    h->v[i] = e;
+    e.t->idx = i;
 }
 
 static void sift_down(aw__heap *h, size_t i)
 {
-    aw__timer *t = h->v[i];
+    aw__heap_entry e = h->v[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= h->n) break;
-        if (c + 1 < h->n && before(h->v[c + 1], h->v[c])) c++;
-        if (!before(h->v[c], t)) break;
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;
+        if (!before(&h->v[c], &e)) break;
         h->v[i] = h->v[c];
-        h->v[i]->idx = i;
+        h->v[i].t->idx = i;
         i = c;
     }
-    h->v[i] = t;
-    t->idx = i;
+    h->v[i] = e;
+    e.t->idx = i;
 }
 
 int aw__timer_start(aw_loop *loop, aw__timer *t, double when)
@@ -46,14 +48,14 @@ int aw__timer_start(aw_loop *loop, aw__timer *t, double when)
     if (aw__timer_armed(t)) aw__timer_stop(loop, t);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        aw__timer **v = aw__realloc(h->v, cap * sizeof(*v));
+        aw__heap_entry *v = aw__realloc(h->v, cap * sizeof(*v));
         if (!v) return -ENOMEM;
         h->v = v;
         h->cap = cap;
     }
     t->when = when;
     t->seq = h->seq++;
-    h->v[h->n] = t;
+    h->v[h->n] = (aw__heap_entry){ when, t->seq, t };
     t->idx = h->n++;
     sift_up(h, t->idx);
     return 0;
@@ -63,13 +65,13 @@ void aw__timer_stop(aw_loop *loop, aw__timer *t)
 {
     aw__heap *h = &loop->timers;
     size_t i = t->idx;
-    if (i == SIZE_MAX || i >= h->n || h->v[i] != t) return;
+    if (i == SIZE_MAX || i >= h->n || h->v[i].t != t) return;
     t->idx = SIZE_MAX;
     h->n--;
     if (i == h->n) return;
     h->v[i] = h->v[h->n];
-    h->v[i]->idx = i;
-    if (i > 0 && before(h->v[i], h->v[(i - 1) / 2])) sift_up(h, i);
+    h->v[i].t->idx = i;
+    if (i > 0 && before(&h->v[i], &h->v[(i - 1) / 2])) sift_up(h, i);
     else sift_down(h, i);
 }
 
@@ -78,8 +80,8 @@ size_t aw__timers_run(aw_loop *loop)
     aw__heap *h = &loop->timers;
     size_t fired = 0;
     double now = aw__now(loop);
-    while (h->n > 0 && h->v[0]->when <= now) {
-        aw__timer *t = h->v[0];
+    while (h->n > 0 && h->v[0].when <= now) {
+        aw__timer *t = h->v[0].t;
         aw__timer_stop(loop, t);
         fired++;
         t->fire(t->owner);
@@ -92,7 +94,7 @@ double aw__timers_next(aw_loop *loop)
 {
     aw__heap *h = &loop->timers;
     if (h->n == 0) return INFINITY;
-    double d = h->v[0]->when - aw__now(loop);
+    double d = h->v[0].when - aw__now(loop);
     return d > 0 ? d : 0;
 }
 

@@ -3,18 +3,15 @@
 
 void aw__loop_wakeup(aw_loop *loop);
 
-int aw__loop_post(aw_loop *loop, aw_callback cb, void *arg)
+static int post(aw_loop *loop, aw__post *p, aw_callback cb, void *arg, bool heap)
 {
-    if (!loop || !cb) return -EINVAL;
-    aw__post *p = aw__malloc(sizeof *p);
-    if (!p) return -ENOMEM;
     p->next = NULL;
     p->cb = cb;
     p->arg = arg;
+    p->heap = heap;
     pthread_mutex_lock(&loop->post_mu);
     if (loop->closed) {
         pthread_mutex_unlock(&loop->post_mu);
-        aw__free(p);
         return AW_ECLOSED;
     }
     bool was_empty = loop->posts == NULL;
@@ -26,6 +23,22 @@ int aw__loop_post(aw_loop *loop, aw_callback cb, void *arg)
      * the queue after announcing that it sleeps. */
     if (was_empty) aw__loop_wakeup(loop);
     return 0;
+}
+
+int aw__loop_post(aw_loop *loop, aw_callback cb, void *arg)
+{
+    if (!loop || !cb) return -EINVAL;
+    aw__post *p = aw__malloc(sizeof *p);
+    if (!p) return -ENOMEM;
+    int rc = post(loop, p, cb, arg, true);
+    if (rc < 0) aw__free(p);
+    return rc;
+}
+
+int aw__loop_post_node(aw_loop *loop, aw__post *p, aw_callback cb, void *arg)
+{
+    if (!loop || !p || !cb) return -EINVAL;
+    return post(loop, p, cb, arg, false);
 }
 
 int aw_loop_call_soon_threadsafe(aw_loop *loop, aw_callback cb, void *arg)

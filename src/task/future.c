@@ -73,7 +73,8 @@ void aw__future_complete(aw_future *f, int state, int err, void *result)
     aw__node *n;
     while ((n = aw__list_pop(&f->waiters))) {
         aw__waiter *w = AW__CONTAINER(n, aw__waiter, node);
-        aw__task_wake(w->task, 0);
+        if (w->wake) w->wake(w);
+        else aw__task_wake(w->task, 0);
     }
     aw_loop *loop = f->loop ? f->loop : aw__loop();
     if (loop && !f->loop && !loop->closed) future_bind(f, loop);

@@ -58,8 +58,8 @@ int aw_run_ex(aw_coro *main, void **result, const aw_run_opts *opts)
     if (opts) {
         if (opts->debug) loop->debug = true;
         if (opts->stack_size) {
-            if (opts->stack_size < AW__STACK_MIN) { rc = -EINVAL; goto out_close; }
-            loop->default_stack = opts->stack_size;
+            rc = aw_loop_set_stack_size(loop, opts->stack_size);
+            if (rc < 0) goto out_close;
         }
         if (opts->clock) aw_loop_set_clock(loop, opts->clock);
         if (opts->exception_handler) aw_loop_set_exception_handler(loop, opts->exception_handler, opts->exception_arg);
@@ -121,6 +121,7 @@ int aw_run_ex(aw_coro *main, void **result, const aw_run_opts *opts)
         t->fut.retrieved = true;
     }
     aw_task_release(t);
+    aw__sys_loop_close(loop);   /* give back signal dispositions before SIGINT's own */
     if (sigint_installed) {
         sigaction(SIGINT, &old, NULL);
         atomic_store(&sigint_loop, NULL);

@@ -38,6 +38,7 @@ aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
     aw__list_init(&t->run.node);
     t->tstate = AW__T_NEW;
     t->released = false;
+    t->never_ran = NULL;
     t->loop = loop;
     t->stack = NULL;
     t->stack_size = 0;
@@ -204,6 +205,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
             /* Cancelled before its first step: the body never runs, no stack is needed. */
             t->tstate = AW__T_DONE;
             aw__future_complete(&t->fut, AW__CANCELLED, AW_ECANCELLED, NULL);
+            if (t->never_ran) t->never_ran(t->arg);
             task_finished(loop, t);
             return;
         }
@@ -213,6 +215,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
             t->stack = NULL;
             t->tstate = AW__T_DONE;
             aw__future_complete(&t->fut, AW__FAILED, rc, NULL);
+            if (t->never_ran) t->never_ran(t->arg);
             task_finished(loop, t);
             return;
         }
