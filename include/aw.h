@@ -73,6 +73,7 @@ extern "C" {
     X(EOVERFLOW,       -20019, "ValueError",      "released too many times")                     \
     X(ETLS,            -20020, "SSLError",        "TLS error")                                   \
     X(ETLSVERIFY,      -20021, "SSLCertVerificationError", "certificate verify failed") \
+    X(EWRONGTHREAD,    -20030, "RuntimeError",    "Non-thread-safe operation invoked on an event loop other than the current one") \
     X(EAI_NONAME,      -20101, "gaierror",        "Name or service not known")                   \
     X(EAI_AGAIN,       -20102, "gaierror",        "Temporary failure in name resolution")        \
     X(EAI_FAIL,        -20103, "gaierror",        "Non-recoverable failure in name resolution")  \
@@ -408,19 +409,31 @@ AW_API void aw_fd_forget(int fd);
 /* ------------------------------------------------------------------------ */
 
 enum { AW_DUMP_FLAT = 1 };
-/* Print every task of the running loop: a tree by default, a ps-like table with
- * AW_DUMP_FLAT. 0 or AW_ENOLOOP. */
+/* Print every task of the running loop, like `python -m asyncio pstree`: each
+ * task as "(T) name #id [state, since 1.2 s]" with its chain of inline
+ * coroutines ("func file:line", outermost first, the last line being where it
+ * waits), nested under the task that awaits it (directly, or through a gather,
+ * a group, a shield: the label after the arrow says which). A cycle in the
+ * await graph is printed once, as "cycle: a #1 → b #2 → a #1". With
+ * AW_DUMP_FLAT, a ps-like table instead. "since" and stack use appear in debug
+ * mode. Call it on the loop's thread: 0, AW_ENOLOOP, -EINVAL. */
 AW_API int aw_dump_tasks(FILE *out, int flags);
 
-/* Counters of a loop. */
+/* Counters of a loop. The step timings are kept in debug mode only. */
 typedef struct aw_loop_stats {
     uint64_t iterations;
     uint64_t tasks_created, tasks_finished, tasks_live;
     uint64_t switches;
-    uint64_t polls, poll_events;
+    uint64_t polls, poll_events;    /* poller waits, and the events they returned */
     uint64_t timers_fired;
-    size_t ready;
-    size_t timers;
+    size_t ready;                   /* ready-queue length now */
+    size_t timers;                  /* timers armed now */
+    uint64_t callbacks;             /* handles and done-callbacks run */
+    size_t fd_waiters;              /* tasks waiting on an fd now */
+    size_t pending_work;            /* thread-pool jobs in flight now */
+    uint64_t slow_steps;            /* debug: steps over the slow-step threshold */
+    double longest_step;            /* debug: the longest step so far, seconds */
+    char longest_step_task[48];     /* debug: its task's name ("<callback>" for a callback) */
 } aw_loop_stats;
 AW_API int aw_loop_stats_get(aw_loop *loop, aw_loop_stats *out);
 
@@ -958,12 +971,9 @@ AW_API int aw__shield(void *x, void **result, const char *file, int line);
  * AW_ETIMEDOUT (once for each one left) after the timeout, or AW_ECANCELLED.
  * end is always needed after a successful begin; work still running goes on. */
 typedef struct aw_as_completed {
-    struct aw__ac_node *_nodes;
-    struct aw__ac_node *_head, *_tail;  /* finished, not yet yielded */
+    struct aw__ac_state *_st;   /* on the heap: completions never touch the caller's stack */
     size_t _n, _left;
-    aw_task *_waiter;
     double _deadline;
-    unsigned _flags;
 } aw_as_completed;
 #define aw_as_completed_begin(it, n, aws, timeout) \
     aw__as_completed_begin((it), (n), (aws), (timeout), __FILE__, __LINE__)
@@ -1238,6 +1248,54 @@ AW_API int aw__queue_join(aw_queue *q, const char *file, int line);
  * get is woken. */
 AW_API void aw_queue_shutdown(aw_queue *q, bool immediate);
 AW_API bool aw_queue_is_shutdown(const aw_queue *q);
+
+/* ------------------------------------------------------------------------ */
+/* Debugging (src/debug/, tools/aw.c)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Debug mode (AW_DEBUG=1, aw_loop_set_debug, aw_run_opts.debug) adds:
+ *  - slow steps: a task step or callback longer than the slow-callback duration
+ *    is reported, "Executing <Task 'NAME' at FILE:LINE> took 0.512 seconds",
+ *    with where the step began and where it suspended;
+ *  - a watchdog thread that reports a loop stuck in one step for longer than
+ *    the watchdog period (1 s; AW_WATCHDOG=seconds), while it is stuck;
+ *  - each task's stack high-water mark (stacks are filled with a pattern, so
+ *    every page of a stack becomes resident), and a report at the end of a task
+ *    that used more than 75 % of its stack;
+ *  - a report of loop APIs called from another thread than the running loop's
+ *    (they fail with AW_EWRONGTHREAD), of tasks released while pending that
+ *    nobody ever awaited, and of resources (streams, servers, sockets,
+ *    subprocesses) still open when the loop closes.
+ * Reports go to the loop's exception handler. The watchdog's report and the
+ * foreign-thread report reach it from the watchdog's or the calling thread:
+ * a custom handler must be thread-safe for them. */
+
+/* Print where task t is, like asyncio's Task.print_stack(): its name, state,
+ * and its chain of inline coroutines, outermost first. On t's loop thread:
+ * 0, -EINVAL, AW_EWRONGTHREAD. */
+AW_API int aw_task_print_stack(aw_task *t, FILE *out);
+
+/* Debug mode's slow-step threshold (asyncio's slow_callback_duration):
+ * 0.1 s by default. -EINVAL for a negative or NaN value. */
+AW_API int aw_loop_set_slow_callback_duration(aw_loop *loop, double seconds);
+AW_API double aw_loop_get_slow_callback_duration(const aw_loop *loop);
+
+/* Debug mode's watchdog: report a step that has run for more than seconds
+ * while it still runs (0 turns it off; default 1 s or AW_WATCHDOG). The
+ * watchdog is a thread started at the loop's first step in debug mode; it
+ * reads only what the loop publishes for it. 0, -EINVAL, -ENOMEM. */
+AW_API int aw_loop_set_watchdog(aw_loop *loop, double seconds);
+
+/* Serve the loop's task dump on a Unix socket at path (NULL: stop serving), as
+ * AW_DEBUG_SOCKET=path does for the first loop that runs ("%p" in the path
+ * becomes the process id). `aw ps PATH`, `aw pstree PATH` and `aw stats PATH`
+ * read it. A helper thread accepts the connections; the dump itself is built
+ * on the loop's thread between steps, so a busy loop is never interrupted:
+ * when the loop does not answer within a second, the reply says which step
+ * it is stuck in (debug mode publishes it). AW_DUMP_SIGNAL=USR1 (or another
+ * signal name or number) likewise prints the tree to stderr on that signal.
+ * 0, -EINVAL, -EADDRINUSE (a live server answers at path), -errno. */
+AW_API int aw_loop_serve_debug(aw_loop *loop, const char *path);
 
 #ifdef __cplusplus
 }

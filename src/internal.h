@@ -120,6 +120,9 @@ typedef struct aw__waiter {
      * instead, at once, after taking w off the list (combinators use it to learn
      * which child finished without a scan). It must not switch. */
     void (*wake)(struct aw__waiter *w);
+    /* The await graph (src/debug/): how task waits through this waiter, when a
+     * combinator linked it (aw__await_link); NULL for a plain await. */
+    const char *kind;
 } aw__waiter;
 
 struct aw_future {
@@ -171,6 +174,8 @@ struct aw_task {
     aw__runnable run;
     uint8_t tstate;             /* enum aw__tstate */
     bool released;              /* the user's reference is gone (debug: double release) */
+    uint8_t dbg_flags;          /* AW__TD_*: what debug mode's checks need to know */
+    uint8_t delivering;         /* 1: a cancel is being delivered to it; 2: and came back round */
     void (*never_ran)(void *arg); /* internal tasks: cleanup when the body never runs (cancelled first, no stack) */
     aw_loop *loop;
     aw__ctx ctx;
@@ -199,6 +204,7 @@ struct aw_task {
     int err_line;
     int err_code;
     double step_start;          /* debug: real time the current step began */
+    double since;               /* debug: loop time the task entered its state (dumps) */
     aw__node all;               /* in loop->tasks */
 };
 
@@ -282,6 +288,7 @@ struct aw_loop {
     aw_loop_stats stats;
     double slow_step;           /* debug: slow-step threshold, seconds */
     uint64_t serial;            /* unique per loop in the process: sync primitives bind to it */
+    struct aw__debug *dbg;      /* debug state (src/debug/), allocated when first needed */
 };
 
 /* How many iterations with a busy ready queue may pass without looking at I/O.
@@ -455,6 +462,8 @@ struct aw__work {
  * (w must then be on the heap); otherwise the caller owns w. */
 int  aw__work_await(aw_task *t, aw__work *w, int lane, int flags, const char *what,
                     const char *file, int line);
+/* The resolver call used on the DNS lane (getaddrinfo; tests replace it). */
+extern int (*aw__gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 /* Test hook: jobs of lane running and queued now, and the lane's cap. */
 void aw__threadpool_lane_stats(int lane, unsigned *running, unsigned *queued, unsigned *cap);
 
@@ -514,7 +523,10 @@ static inline bool aw__wq_wake_one(aw__waitq *q)
 {
     aw__swaiter *w = q->_head;
     if (!w) return false;
-    aw__wq_remove(w);
+    q->_head = w->next;
+    if (w->next) w->next->prev = NULL; else q->_tail = NULL;
+    w->next = NULL;
+    w->q = NULL;
     aw__task_wake(w->task, 0);
     return true;
 }
@@ -522,11 +534,23 @@ static inline bool aw__wq_wake_one(aw__waitq *q)
 /* Wake every waiter of q, in order; returns how many. */
 size_t aw__wq_wake_all(aw__waitq *q);
 
+/* The unpark function of a sync waiter: takes it out of its queue. */
+bool aw__wq_unpark(aw_task *t, void *ctx);
+
 /* Park the running task t on q (at the back, or at the front when it lost a race
  * and keeps its turn) until a wake takes it off: 0. A cancel takes it off
- * instead: AW_ECANCELLED, nothing consumed. Binds *bound to t's loop. */
-int aw__wq_wait(aw__waitq *q, uint64_t *bound, aw_task *t, bool front, const char *what,
-                void *obj, const char *file, int line);
+ * instead: AW_ECANCELLED, nothing consumed. Binds *bound to t's loop. Inline:
+ * it is on the path of every queue and lock hand-off. */
+static inline int aw__wq_wait(aw__waitq *q, uint64_t *bound, aw_task *t, bool front,
+                              const char *what, void *obj, const char *file, int line)
+{
+    if (*bound == 0) *bound = t->loop->serial;
+    aw__swaiter w = { .task = t };
+    aw__wq_push(q, &w, front);
+    int rc = aw__park(t, aw__wq_unpark, &w, what, obj, file, line);
+    aw__wq_remove(&w);          /* already out unless something else woke the task */
+    return rc;
+}
 
 /* A primitive is bound to the serial of the loop that first waited on it (0:
  * not yet). Calls on a bound primitive from another running loop fail with
@@ -567,5 +591,136 @@ int aw__aw_classify(void *x, aw_loop *loop);
 void aw__coro_discard(aw_coro *c);
 /* Mark a done task's or future's error as seen (the combinator reported it). */
 static inline void aw__future_retrieved(aw_future *f) { f->retrieved = true; }
+
+/* ---- debugging: the await graph, step hooks, checks, resources (src/debug/) ---- */
+
+/* aw_task.dbg_flags */
+enum {
+    AW__TD_USER = 1,            /* made by aw_loop_create_task (not an internal task of aw's) */
+    AW__TD_AWAITED = 2,         /* some task awaited it, directly or through a combinator */
+};
+
+/*
+ * The await graph costs nothing to keep: a task's future already lists its
+ * waiters, and a plain await (aw__await_task, aw__await_future, a shield)
+ * registers an aw__waiter whose task is the awaiting task. aw_dump_tasks
+ * nests each task under the tasks found in its waiters list.
+ *
+ * A combinator's watcher (aw__watch_add: wake set, task NULL) names nobody, so
+ * a combinator links it: aw__await_link(w, child, by, "gather") says that task
+ * `by` awaits child through w, and the dump nests child under by with that
+ * label. `by` must stay alive while linked: unlink (or take the watcher off the
+ * child's list) before `by` can end, e.g. when a gather returns early and leaves
+ * its watchers registered on children that run on. Two pointer stores.
+ */
+static inline void aw__await_link(aw__waiter *w, aw_future *child, aw_task *by, const char *kind)
+{
+    w->task = by;
+    w->kind = kind;
+    if (child->is_task) ((aw_task *)child)->dbg_flags |= AW__TD_AWAITED;
+}
+static inline void aw__await_unlink(aw__waiter *w) { w->task = NULL; }
+
+/* What the loop publishes for the threads that watch it (the watchdog, the
+ * debug server): the step running now. Written by the loop under aw__debug.mu,
+ * which is never held across anything that can block. */
+typedef struct aw__step_info {
+    uint64_t task_id;           /* 0 for a callback */
+    char name[48];              /* the task's name, or "<Handle fn()>" */
+    const char *file;           /* where the step began (a static string: __FILE__) */
+    int line;
+    const char *what;           /* what the task had waited on, NULL at its first step */
+    double started;             /* aw__clock_real() at its start */
+} aw__step_info;
+
+typedef struct aw__resource {
+    const void *obj;            /* NULL: a free slot */
+    const char *kind;
+    char name[80];
+} aw__resource;
+
+/* A loop's debug state: created when first needed, freed with the loop. */
+struct aw__debug {
+    aw_loop *loop;
+    pthread_mutex_t mu;         /* pub, the service's settings and the requests' state */
+    atomic_uint_fast64_t seq;   /* bumped at each step's start and end: odd while one runs */
+    aw__step_info pub;          /* the step running now (while seq is odd) */
+    /* the loop thread's own record of the step running now */
+    bool stepping;
+    double clock0;              /* aw__step_clock() at its start */
+    const char *begin_file;
+    int begin_line;
+    const char *begin_what;
+    /* the service thread: watchdog, debug socket, dump signal (service.c) */
+    double watchdog;            /* seconds, 0: off (mu) */
+    bool started, start_failed;
+    bool stop;                  /* mu: the thread must end */
+    pthread_t thread;
+    int wake[2];                /* non-blocking pipe that wakes the thread */
+    int new_listen;             /* mu: a socket handed to the thread, -2: none pending */
+    char *new_path;             /* mu: its path, unlinked when the thread gives it up */
+    bool env_socket, env_signal;/* this loop took AW_DEBUG_SOCKET / AW_DUMP_SIGNAL */
+    bool env_done;
+    /* resources still open (debug mode): an open-addressing table keyed by obj */
+    aw__resource *res;
+    size_t nres, nused, cap;    /* live entries; live + deleted (tombstones); slots */
+};
+
+/* Step hooks: the core calls them only in debug mode (loop->debug). They time
+ * the step with aw__step_clock, publish the running task and where its step
+ * began for the watchdog and outside dumps, and report slow steps. */
+void aw__debug_step_begin(aw_loop *loop, aw_task *t);
+void aw__debug_step_end(aw_loop *loop, aw_task *t);
+/* Run a ready handle or done-callback as a timed, published step. */
+void aw__debug_run_callback(aw_loop *loop, aw__runnable *r);
+/* A task ends: report it if it used more than 75 % of its stack (before the
+ * stack goes back to the pool). */
+void aw__debug_task_end(aw_loop *loop, aw_task *t);
+/* The user's last reference to a pending task went (aw_task_release). */
+void aw__debug_task_released(aw_task *t);
+/* Debug mode is being turned off: end the published step. */
+void aw__debug_off(aw_loop *loop);
+/* A loop starts running (loop_enter): take up AW_DEBUG_SOCKET, AW_DUMP_SIGNAL,
+ * AW_WATCHDOG and the stack fill of debug mode. */
+void aw__debug_enter(aw_loop *loop);
+/* aw_loop_close, after the tasks have ended and before the last posts run: stop
+ * the debug thread, report resources still open (debug mode). */
+void aw__debug_loop_close(aw_loop *loop);
+/* The loop structure is freed. */
+void aw__debug_free(aw_loop *loop);
+
+/* Report a loop API called from a foreign thread; returns AW_EWRONGTHREAD, or 0
+ * when the loop is not running (then any thread may call it). */
+int  aw__debug_foreign_thread(aw_loop *loop, const char *api);
+/* Debug mode: 0 when the calling thread may use loop's non-thread-safe API,
+ * else reports it and returns AW_EWRONGTHREAD. One branch when debug is off. */
+static inline int aw__check_thread(aw_loop *loop, const char *api)
+{
+    if (AW__LIKELY(!loop->debug) || aw__loop_tls == loop) return 0;
+    return aw__debug_foreign_thread(loop, api);
+}
+
+/* Resources (streams, servers, sockets, processes): in debug mode, the loop
+ * keeps a registry of those open and reports the ones still open when it
+ * closes. kind is a static string ("stream", "server", ...), name is copied,
+ * obj identifies the resource. loop NULL: the running loop. No-ops without
+ * debug mode (track) or a registry (untrack); untrack of an unknown obj is fine. */
+void aw__resource_track(aw_loop *loop, const char *kind, const char *name, const void *obj);
+void aw__resource_untrack(aw_loop *loop, const void *obj);
+
+/* The debug state of loop, created on first use (NULL when memory runs out). */
+struct aw__debug *aw__debug_get(aw_loop *loop);
+/* Start the service thread if it is not running: 0 or -errno (service.c). */
+int  aw__service_start(struct aw__debug *d);
+/* Stop it and wait for it to end (service.c). */
+void aw__service_stop(struct aw__debug *d);
+/* AW_DUMP_SIGNAL: install / remove the handler that wakes d's thread. */
+int  aw__service_signal_install(struct aw__debug *d, int sig);
+void aw__service_signal_remove(struct aw__debug *d);
+
+/* Dump loop's tasks to out (aw_dump_tasks' work; on loop's thread). */
+int  aw__dump_loop(aw_loop *loop, FILE *out, int flags);
+/* The loop's counters as "name value" lines. */
+void aw__stats_print(aw_loop *loop, FILE *out);
 
 #endif

@@ -425,7 +425,7 @@ static int dump_main(void *arg, void **result)
     fclose(f);
     assert_contains(buf, "(T) main");
     assert_contains(buf, "(T) sleeper");
-    assert_contains(buf, "waits at ");
+    assert_contains(buf, "(T) sleeper #2 [waiting on sleep");
     free(buf);
     aw_task_cancel(w, NULL);
     return aw_join(w, NULL) == AW_ECANCELLED ? 0 : -1;

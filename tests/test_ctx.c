@@ -416,6 +416,11 @@ static void test_many_stacks(void **state)
     for (int i = 0; i < N; i++)
         aw__stack_put(&p, st[i]);
     assert_int_equal(p.n_used, 0);
+    assert_int_equal(p.n_warm, N);      /* put never madvises: trimming does, later */
+    assert_true(aw__stack_pool_needs_trim(&p));
+    assert_int_equal(aw__stack_pool_trim(&p, 100), 100);
+    assert_int_equal(aw__stack_pool_trim(&p, (size_t)N), N - N / 2 - 100);
+    assert_false(aw__stack_pool_needs_trim(&p));
     assert_int_equal(p.n_warm, N / 2);
     assert_int_equal(p.n_cold, N - N / 2);
     aw__stack_pool_destroy(&p);
@@ -436,24 +441,27 @@ static void test_high_water_madvise(void **state)
     }
     for (int i = 0; i < 4; i++)
         aw__stack_put(&p, s[i]);
+    assert_int_equal(p.n_warm, 4);
+    assert_int_equal(aw__stack_pool_trim(&p, 16), 2);
     assert_int_equal(p.n_warm, 2);
     assert_int_equal(p.n_cold, 2);
-    assert_true(s[0]->warm && s[1]->warm);
-    assert_false(s[2]->warm || s[3]->warm);
+    /* The most recently used stay warm; the least recently used go back. */
+    assert_true(s[2]->warm && s[3]->warm);
+    assert_false(s[0]->warm || s[1]->warm);
     /* Warm stacks keep their pages; cold ones were given back and read as zero. */
-    assert_int_equal(((unsigned char *)s[1]->lo)[s[1]->size - 1], 0x5a);
-    assert_int_equal(((unsigned char *)s[2]->lo)[s[2]->size - 1], 0);
-    assert_int_equal(((unsigned char *)s[3]->lo)[s[3]->size - 8192], 0);
+    assert_int_equal(((unsigned char *)s[2]->lo)[s[2]->size - 1], 0x5a);
+    assert_int_equal(((unsigned char *)s[1]->lo)[s[1]->size - 1], 0);
+    assert_int_equal(((unsigned char *)s[0]->lo)[s[0]->size - 8192], 0);
     /* Warm first, then cold, each LIFO. */
     assert_int_equal(aw__stack_get(&p, 0, &x), 0);
-    assert_ptr_equal(x, s[1]);
-    assert_int_equal(aw__stack_get(&p, 0, &x), 0);
-    assert_ptr_equal(x, s[0]);
-    assert_int_equal(aw__stack_get(&p, 0, &x), 0);
     assert_ptr_equal(x, s[3]);
-    assert_true(x->warm);
     assert_int_equal(aw__stack_get(&p, 0, &x), 0);
     assert_ptr_equal(x, s[2]);
+    assert_int_equal(aw__stack_get(&p, 0, &x), 0);
+    assert_ptr_equal(x, s[0]);
+    assert_true(x->warm);
+    assert_int_equal(aw__stack_get(&p, 0, &x), 0);
+    assert_ptr_equal(x, s[1]);
     assert_int_equal(p.n_slabs_stacks, 4);
     for (int i = 0; i < 4; i++)
         aw__stack_put(&p, s[i]);
@@ -647,6 +655,7 @@ static void test_canary(void **state)
     /* A stack given back with madvise gets its canary again when reused. */
     p.warm_max = 0;
     aw__stack_put(&p, s);
+    assert_int_equal(aw__stack_pool_trim(&p, 1), 1);
     assert_int_equal(p.n_cold, 1);
     s = get_stack(&p);
     assert_true(aw__stack_canary_ok(s));

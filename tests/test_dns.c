@@ -8,7 +8,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-extern int (*aw__gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
 /* A resolver that counts calls and, when held, blocks until released. */
 static pthread_mutex_t hook_mu = PTHREAD_MUTEX_INITIALIZER;

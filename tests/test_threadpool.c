@@ -329,7 +329,6 @@ static int blocking_gai(const char *h, const char *p, const struct addrinfo *hin
     gate_pass(&dns_gate);
     return EAI_NONAME;
 }
-extern int (*aw__gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
 static int lookup(void *arg, void **result)
 {

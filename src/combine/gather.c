@@ -16,6 +16,7 @@ typedef struct gchild {
     aw_future *f;
     struct gstate *g;
     bool done;
+    bool created;               /* a task gather made for a coroutine */
 } gchild;
 
 typedef struct gstate {
@@ -117,7 +118,7 @@ int aw__gather(size_t n, void *const *aws, void **results, int *errors, int flag
         if (!x) {
             rc = errno == EALREADY ? AW_EREUSED : -errno;
             for (size_t j = 0; j < i; j++) {
-                if (g->c[j].f->is_task) aw_task_cancel((aw_task *)g->c[j].f, NULL);
+                if (g->c[j].created) aw_task_cancel((aw_task *)g->c[j].f, NULL);   /* never runs */
                 aw__future_unref(g->c[j].f);
             }
             discard_coros(i + 1, n, aws);
@@ -125,6 +126,7 @@ int aw__gather(size_t n, void *const *aws, void **results, int *errors, int flag
             return rc;
         }
         c->f = &x->fut;
+        c->created = true;
         c->f->refs++;
         aw_task_release(x);     /* the gather keeps the reference it just took */
     }

@@ -21,12 +21,12 @@ int aw__shield(void *x, void **result, const char *file, int line)
     if (result) *result = NULL;
     aw_loop *loop = aw__loop();
     aw_task *t = loop ? loop->current : NULL;
-    int k = x ? aw__aw_classify(x, loop) : -EINVAL;
-    int rc = k < 0 ? k : t ? 0 : AW_ENOTASK;
-    if (rc < 0) {
-        if (k == AW__AW_CORO) aw__coro_discard(x);
-        return rc;
+    int k = !x ? -EINVAL : !t ? AW_ENOTASK : aw__aw_classify(x, loop);
+    if (k < 0) {
+        if (x && aw__is_coro_handle(x)) aw__coro_discard(x);
+        return k;
     }
+    int rc;
     aw_future *f;
     if (k == AW__AW_CORO) {
         /* The task runs on even if we are cancelled: the loop keeps it until it ends. */

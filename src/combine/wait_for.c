@@ -43,12 +43,10 @@ int aw__wait_for(void *x, double seconds, void **result, const char *file, int l
     if (result) *result = NULL;
     aw_loop *loop = aw__loop();
     aw_task *t = loop ? loop->current : NULL;
-    int k = x ? aw__aw_classify(x, loop) : -EINVAL;
-    int rc = k < 0 ? k : 0;
-    if (rc == 0 && !t) rc = AW_ENOTASK;
-    if (rc == 0 && isnan(seconds)) rc = -EINVAL;
+    int k = !x ? -EINVAL : !t ? AW_ENOTASK : aw__aw_classify(x, loop);
+    int rc = k < 0 ? k : isnan(seconds) ? -EINVAL : 0;
     if (rc < 0) {
-        if (k == AW__AW_CORO) aw__coro_discard(x);
+        if (x && aw__is_coro_handle(x)) aw__coro_discard(x);
         return rc;
     }
     if (k == AW__AW_CORO) return wait_for_coro(t, x, seconds, result, file, line);

@@ -127,6 +127,8 @@ typedef struct aw__stack_pool {
     size_t default_size;        /* usable bytes, page multiple */
     aw__stack *free_warm;       /* LIFO: the most recently used stack is reused first */
     aw__stack *free_cold;
+    aw__stack *trimming;        /* beyond the high-water mark, resident, to be madvised */
+    size_t n_trimming;
     size_t n_warm, n_cold, n_used;
     size_t warm_max;            /* high-water mark of warm free stacks */
     struct aw__slab *slabs;
@@ -151,6 +153,14 @@ void aw__stack_pool_destroy(aw__stack_pool *p);
  * gets its own mapping, unmapped again by aw__stack_put. */
 int  aw__stack_get(aw__stack_pool *p, size_t size, aw__stack **out);
 void aw__stack_put(aw__stack_pool *p, aw__stack *s);
+/* Return the memory of up to max idle stacks beyond the pool's high-water mark
+ * to the kernel (madvise). The loop calls it before it sleeps. Returns how many. */
+size_t aw__stack_pool_trim(aw__stack_pool *p, size_t max);
+/* True when trimming has work left. */
+static inline bool aw__stack_pool_needs_trim(const aw__stack_pool *p)
+{
+    return p->n_warm > p->warm_max || p->trimming != NULL;
+}
 /* False when a guardless stack's canary was overwritten. Always true for guarded
  * stacks. Cheap enough to call at every switch: guarded stacks never read memory. */
 bool aw__stack_canary_intact(const aw__stack *s);

@@ -348,7 +348,8 @@ void aw__stack_pool_destroy(aw__stack_pool *p)
         slab_unmap(sl);
     }
     p->slabs = p->odd = NULL;
-    p->free_warm = p->free_cold = NULL;
+    p->free_warm = p->free_cold = p->trimming = NULL;
+    p->n_trimming = 0;
     p->n_warm = p->n_cold = p->n_used = p->n_slabs_stacks = 0;
 }
 
@@ -367,6 +368,9 @@ int aw__stack_get(aw__stack_pool *p, size_t size, aw__stack **out)
     } else if ((s = p->free_warm)) {
         p->free_warm = s->next;
         p->n_warm--;
+    } else if ((s = p->trimming)) {
+        p->trimming = s->next;      /* set aside for trimming, still resident */
+        p->n_trimming--;
     } else if ((s = p->free_cold)) {
         p->free_cold = s->next;
         p->n_cold--;
@@ -415,21 +419,50 @@ void aw__stack_put(aw__stack_pool *p, aw__stack *s)
         slab_unmap(sl);
         return;
     }
-    if (p->n_warm < p->warm_max) {
-        s->next = p->free_warm;
-        p->free_warm = s;
-        p->n_warm++;
-        return;
+    /* Always warm here: giving pages back costs a syscall now and a fresh fault
+     * (about 12 us on these VMs) at the next use, so it is left to
+     * aw__stack_pool_trim, which the loop calls when it is about to sleep. */
+    s->next = p->free_warm;
+    p->free_warm = s;
+    p->n_warm++;
+}
+
+size_t aw__stack_pool_trim(aw__stack_pool *p, size_t max)
+{
+    size_t done = 0;
+
+    if (p->n_warm > p->warm_max) {
+        /* Keep the warm_max most recently used stacks; set the rest aside. */
+        aw__stack **link = &p->free_warm;
+        for (size_t i = 0; i < p->warm_max && *link; i++)
+            link = &(*link)->next;
+        aw__stack *tail = *link;
+        *link = NULL;
+        size_t moved = p->n_warm - p->warm_max;
+        p->n_warm = p->warm_max;
+        if (tail) {
+            aw__stack *last = tail;
+            while (last->next)
+                last = last->next;
+            last->next = p->trimming;
+            p->trimming = tail;
+            p->n_trimming += moved;
+        }
     }
-    /* Beyond the high-water mark: give the pages back. The next use refaults
-     * them as zero pages (about 12 us each on a VM), which is why the warm
-     * stacks are reused first. If madvise fails the stack stays resident. */
-    madvise(s->lo, s->size, MADV_DONTNEED);
-    s->warm = 0;
-    s->flags &= ~AW__STACK_FILLED;
-    s->next = p->free_cold;
-    p->free_cold = s;
-    p->n_cold++;
+    while (done < max && p->trimming) {
+        aw__stack *s = p->trimming;
+        p->trimming = s->next;
+        p->n_trimming--;
+        /* If madvise fails the stack simply stays resident. */
+        madvise(s->lo, s->size, MADV_DONTNEED);
+        s->warm = 0;
+        s->flags &= ~AW__STACK_FILLED;
+        s->next = p->free_cold;
+        p->free_cold = s;
+        p->n_cold++;
+        done++;
+    }
+    return done;
 }
 
 NO_ASAN bool aw__stack_canary_intact(const aw__stack *s)

@@ -417,6 +417,13 @@ int aw__process_wait(aw_process *p, int *status, const char *file, int line)
             return 0;
         }
         if (p->detached) return AW_ECLOSED;
+        if (!p->loop) {
+            /* started outside any loop: bind on first wait (closing loops read
+             * p->loop under procs_mu) */
+            pthread_mutex_lock(&procs_mu);
+            p->loop = t->loop;
+            pthread_mutex_unlock(&procs_mu);
+        }
         if (p->loop != t->loop) return AW_EWRONGLOOP;
         if (p->pidfd < 0) {
             /* No pidfd: look again after a growing pause. */
@@ -545,10 +552,12 @@ int aw__process_communicate(aw_process *p, const void *input, size_t len, char *
 
 static void close_streams(aw_process *p)
 {
-    /* abort, not close: nothing may be left queued for a child nobody watches */
-    if (p->in) aw_stream_abort(p->in);
-    if (p->out) aw_stream_abort(p->out);
-    if (p->err) aw_stream_abort(p->err);
+    /* On its loop, what is still queued for stdin goes out in the background
+     * (asyncio's close); with the loop gone or closing, nothing can: abort. */
+    void (*close_fn)(aw_stream *) = p->loop && aw__loop() == p->loop ? aw_stream_close : aw_stream_abort;
+    if (p->in) close_fn(p->in);
+    if (p->out) close_fn(p->out);
+    if (p->err) close_fn(p->err);
     p->in = p->out = p->err = NULL;
 }
 

@@ -469,7 +469,7 @@ int aw__stream_readexactly(aw_stream *s, void *buf, size_t n, size_t *got, const
         if (rc < 0) goto out;
     }
     size_t k = rbuffered(s) < n ? rbuffered(s) : n;
-    memcpy(buf, s->rbuf + s->rstart, k);
+    if (k) memcpy(buf, s->rbuf + s->rstart, k);
     s->rstart += k;
     rbuf_consumed(s);
     if (got) *got = k;

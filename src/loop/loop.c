@@ -173,6 +173,7 @@ static int schedule(aw_loop *loop, double when, bool timed, aw_callback cb, void
 
 int aw_call_soon(aw_loop *loop, aw_callback cb, void *arg, aw_handle **out)
 {
+    if (loop && aw__check_thread(loop, "aw_call_soon") < 0) return AW_EWRONGTHREAD;
     return schedule(loop, 0, false, cb, arg, out);
 }
 
@@ -180,11 +181,13 @@ int aw_call_later(aw_loop *loop, double delay, aw_callback cb, void *arg, aw_han
 {
     if (!loop) return -EINVAL;
     if (isnan(delay)) return -EINVAL;
+    if (aw__check_thread(loop, "aw_call_later") < 0) return AW_EWRONGTHREAD;
     return schedule(loop, aw__now(loop) + (delay > 0 ? delay : 0), true, cb, arg, out);
 }
 
 int aw_call_at(aw_loop *loop, double when, aw_callback cb, void *arg, aw_handle **out)
 {
+    if (loop && aw__check_thread(loop, "aw_call_at") < 0) return AW_EWRONGTHREAD;
     return schedule(loop, when, true, cb, arg, out);
 }
 
@@ -220,10 +223,14 @@ static void run_ready(aw_loop *loop, aw__runnable *r)
         aw__task_step(loop, AW__CONTAINER(r, aw_task, run));
         break;
     case AW__RUN_HANDLE:
-        aw__handle_run(AW__CONTAINER(r, aw_handle, run));
+        loop->stats.callbacks++;
+        if (AW__UNLIKELY(loop->debug)) aw__debug_run_callback(loop, r);
+        else aw__handle_run(AW__CONTAINER(r, aw_handle, run));
         break;
     case AW__RUN_DONE_CB:
-        aw__done_cb_run(AW__CONTAINER(r, aw__done_cb, run));
+        loop->stats.callbacks++;
+        if (AW__UNLIKELY(loop->debug)) aw__debug_run_callback(loop, r);
+        else aw__done_cb_run(AW__CONTAINER(r, aw__done_cb, run));
         break;
     default:
         abort();
@@ -295,6 +302,12 @@ int aw__loop_run_once(aw_loop *loop, bool detect_deadlock)
             }
         } else {
             if (isinf(timeout) && detect_deadlock && nothing_can_wake(loop)) return AW_EDEADLOCK;
+            if (AW__UNLIKELY(aw__stack_pool_needs_trim(&loop->stacks)) && timeout > 0) {
+                /* About to sleep: a good time to give idle stacks back, a batch at a time. */
+                aw__stack_pool_trim(&loop->stacks, 256);
+                if (aw__stack_pool_needs_trim(&loop->stacks)) timeout = 0;
+                else { aw__loop_clock_read(loop); timeout = aw__timers_next(loop); }
+            }
             aw__poll(loop, timeout);
         }
     }
@@ -339,6 +352,7 @@ static int loop_enter(aw_loop *loop)
     aw__ctx_init_thread(&loop->sched);
     aw__stack_install_overflow_handler();
     loop->now = clock_now(loop);
+    aw__debug_enter(loop);
     return 0;
 }
 
@@ -363,7 +377,7 @@ int aw_loop_run_forever(aw_loop *loop)
 
 void aw_loop_stop(aw_loop *loop)
 {
-    if (loop) loop->stopping = true;
+    if (loop && aw__check_thread(loop, "aw_loop_stop") == 0) loop->stopping = true;
 }
 
 int aw__loop_run_main(aw_loop *loop, aw_task *t)
@@ -393,6 +407,7 @@ void aw__loop_wait_work(aw_loop *loop)
 
 static void loop_free(aw_loop *loop)
 {
+    aw__debug_free(loop);
     while (loop->free_tasks) {
         aw_task *t = loop->free_tasks;
         loop->free_tasks = (aw_task *)t->arg;
@@ -460,6 +475,7 @@ int aw_loop_set_clock(aw_loop *loop, int clock)
 int aw_loop_set_debug(aw_loop *loop, bool on)
 {
     if (!loop) return -EINVAL;
+    if (!on && loop->debug) aw__debug_off(loop);
     loop->debug = on;
     return 0;
 }
@@ -488,6 +504,8 @@ int aw_loop_stats_get(aw_loop *loop, aw_loop_stats *out)
     out->ready = loop->nready;
     out->timers = loop->timers.n;
     out->tasks_live = loop->ntasks;
+    out->fd_waiters = loop->fd_waiters;
+    out->pending_work = atomic_load(&loop->pending_work);
     return 0;
 }
 
@@ -564,6 +582,7 @@ int aw_loop_close(aw_loop *loop)
         }
     }
     aw__coros_report_unawaited(loop);
+    aw__debug_loop_close(loop);     /* stops the debug thread: no post comes after */
     if (HAS_POSTS(loop)) drain_posts(loop);
     pthread_mutex_lock(&loop->post_mu);
     loop->closed = true;

@@ -18,10 +18,13 @@ static int post(aw_loop *loop, aw__post *p, aw_callback cb, void *arg, bool heap
     *loop->posts_tail = p;
     loop->posts_tail = &p->next;
     atomic_fetch_add_explicit(&loop->nposts, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&loop->post_mu);
     /* Only the first post after a drain needs to wake the loop; the loop re-checks
-     * the queue after announcing that it sleeps. */
+     * the queue after announcing that it sleeps. The wake-up is written before
+     * the mutex is released: once the loop can drain this post it may run a
+     * completion, see no work pending, close and free itself, so the poster
+     * must not touch the loop after the unlock. */
     if (was_empty) aw__loop_wakeup(loop);
+    pthread_mutex_unlock(&loop->post_mu);
     return 0;
 }
 

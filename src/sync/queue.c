@@ -97,9 +97,11 @@ static int q_grow(aw_queue *q)
     return 0;
 }
 
-static inline int q_push(aw_queue *q, void *item)
+/* The cold halves of q_push and q_pop: growth and the heap, kept out of line so
+ * the FIFO and LIFO paths stay small. */
+static __attribute__((noinline)) int q_push_slow(aw_queue *q, void *item)
 {
-    if (AW__UNLIKELY(q->count == q->cap)) {
+    if (q->count == q->cap) {
         int rc = q_grow(q);
         if (rc < 0) return rc;
     }
@@ -119,17 +121,9 @@ static inline int q_push(aw_queue *q, void *item)
     return 0;
 }
 
-static inline void *q_pop(aw_queue *q)
+static __attribute__((noinline)) void *q_pop_heap(aw_queue *q)
 {
-    void *item;
-    if (q->kind == Q_FIFO) {
-        item = q->ring[q->head];
-        q->head = (q->head + 1) & (q->cap - 1);
-        q->count--;
-        return item;
-    }
-    if (q->kind == Q_LIFO) return q->ring[(q->head + --q->count) & (q->cap - 1)];
-    item = q->heap[0].item;
+    void *item = q->heap[0].item;
     qent last = q->heap[--q->count];
     size_t i = 0, n = q->count;
     for (;;) {
@@ -144,11 +138,51 @@ static inline void *q_pop(aw_queue *q)
     return item;
 }
 
+static inline int q_push(aw_queue *q, void *item)
+{
+    if (AW__LIKELY(q->kind != Q_PRIORITY && q->count < q->cap)) {
+        q->ring[(q->head + q->count++) & (q->cap - 1)] = item;
+        return 0;
+    }
+    return q_push_slow(q, item);
+}
+
+/* q->count > 0 */
+static inline void *q_pop(aw_queue *q)
+{
+    void *item;
+    if (AW__LIKELY(q->kind == Q_FIFO)) {
+        item = q->ring[q->head];
+        q->head = (q->head + 1) & (q->cap - 1);
+        q->count--;
+        return item;
+    }
+    if (q->kind == Q_LIFO) return q->ring[(q->head + --q->count) & (q->cap - 1)];
+    return q_pop_heap(q);
+}
+
 /* ---- operations ---- */
 
 static void mark_done(aw_queue *q)
 {
     if (--q->unfinished == 0) aw__wq_wake_all(&q->joiners);
+}
+
+/* put_nowait without the argument checks; the caller knows there is room. */
+static inline int q_put(aw_queue *q, void *item)
+{
+    int rc = q_push(q, item);
+    if (AW__UNLIKELY(rc < 0)) return rc;
+    q->unfinished++;
+    if (q->getters._head) aw__wq_wake_one(&q->getters);
+    return 0;
+}
+
+static inline void *q_get(aw_queue *q)
+{
+    void *item = q_pop(q);
+    if (q->putters._head) aw__wq_wake_one(&q->putters);
+    return item;
 }
 
 int aw_queue_put_nowait(aw_queue *q, void *item)
@@ -158,11 +192,7 @@ int aw_queue_put_nowait(aw_queue *q, void *item)
     if (rc < 0) return rc;
     if (q->shutdown) return AW_ESHUTDOWN;
     if (q_full(q)) return AW_EQUEUEFULL;
-    rc = q_push(q, item);
-    if (rc < 0) return rc;
-    q->unfinished++;
-    aw__wq_wake_one(&q->getters);
-    return 0;
+    return q_put(q, item);
 }
 
 int aw_queue_get_nowait(aw_queue *q, void **item)
@@ -172,8 +202,24 @@ int aw_queue_get_nowait(aw_queue *q, void **item)
     int rc = aw__sync_check(q->loop);
     if (rc < 0) return rc;
     if (q->count == 0) return q->shutdown ? AW_ESHUTDOWN : AW_EQUEUEEMPTY;
-    *item = q_pop(q);
-    aw__wq_wake_one(&q->putters);
+    *item = q_get(q);
+    return 0;
+}
+
+/* The waiting half of put: until there is room, or an error. */
+static __attribute__((noinline)) int put_wait(aw_queue *q, aw_task *t, const char *file, int line)
+{
+    bool front = false;
+    do {
+        if (q->shutdown) return AW_ESHUTDOWN;
+        int rc = aw__wq_wait(&q->putters, &q->loop, t, front, "queue put", q, file, line);
+        if (rc < 0) return rc;
+        if (aw__check_cancel(t) < 0) {
+            if (!q_full(q)) aw__wq_wake_one(&q->putters);   /* the free slot goes to the next */
+            return AW_ECANCELLED;
+        }
+        front = true;
+    } while (q_full(q));
     return 0;
 }
 
@@ -183,42 +229,46 @@ int aw__queue_put(aw_queue *q, void *item, const char *file, int line)
     aw_task *t;
     int rc = aw__suspend_check(&t);
     if (rc < 0) return rc;
-    if (q->loop && q->loop != t->loop->serial) return AW_EWRONGLOOP;
-    bool front = false;
-    while (q_full(q)) {
-        if (q->shutdown) return AW_ESHUTDOWN;
-        rc = aw__wq_wait(&q->putters, &q->loop, t, front, "queue put", q, file, line);
-        if (rc < 0) return rc;
-        if (aw__check_cancel(t) < 0) {
-            if (!q_full(q)) aw__wq_wake_one(&q->putters);   /* the free slot goes to the next */
-            return AW_ECANCELLED;
-        }
-        front = true;
-    }
-    return aw_queue_put_nowait(q, item);
+    if (AW__UNLIKELY(q->loop != t->loop->serial) && q->loop) return AW_EWRONGLOOP;
+    if (AW__UNLIKELY(q_full(q)) && (rc = put_wait(q, t, file, line)) < 0) return rc;
+    if (q->shutdown) return AW_ESHUTDOWN;
+    return q_put(q, item);
 }
 
-int aw__queue_get(aw_queue *q, void **item, const char *file, int line)
+/* The waiting half of get: until there is an item, or an error. */
+static __attribute__((noinline)) int get_wait(aw_queue *q, aw_task *t, const char *file, int line)
 {
-    if (item) *item = NULL;
-    if (!q || !item) return -EINVAL;
-    aw_task *t;
-    int rc = aw__suspend_check(&t);
-    if (rc < 0) return rc;
-    if (q->loop && q->loop != t->loop->serial) return AW_EWRONGLOOP;
     bool front = false;
-    while (q->count == 0) {
+    do {
         if (q->shutdown) return AW_ESHUTDOWN;
-        rc = aw__wq_wait(&q->getters, &q->loop, t, front, "queue get", q, file, line);
+        int rc = aw__wq_wait(&q->getters, &q->loop, t, front, "queue get", q, file, line);
         if (rc < 0) return rc;
         if (aw__check_cancel(t) < 0) {
             if (q->count > 0) aw__wq_wake_one(&q->getters);  /* the item goes to the next */
             return AW_ECANCELLED;
         }
         front = true;
+    } while (q->count == 0);
+    return 0;
+}
+
+int aw__queue_get(aw_queue *q, void **item, const char *file, int line)
+{
+    if (!q || !item) {
+        if (item) *item = NULL;
+        return -EINVAL;
     }
-    *item = q_pop(q);
-    aw__wq_wake_one(&q->putters);
+    aw_task *t;
+    int rc = aw__suspend_check(&t);
+    if (AW__LIKELY(rc == 0)) {
+        if (AW__UNLIKELY(q->loop != t->loop->serial) && q->loop) rc = AW_EWRONGLOOP;
+        else if (q->count == 0) rc = get_wait(q, t, file, line);
+    }
+    if (rc < 0) {
+        *item = NULL;
+        return rc;
+    }
+    *item = q_get(q);
     return 0;
 }
 

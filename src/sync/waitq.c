@@ -1,22 +1,11 @@
 /* Wait queues shared by the sync primitives: park a task, take it out on a cancel, wake. */
 #include "internal.h"
 
-static bool wq_unpark(aw_task *t, void *ctx)
+bool aw__wq_unpark(aw_task *t, void *ctx)
 {
     (void)t;
     aw__wq_remove(ctx);
     return true;
-}
-
-int aw__wq_wait(aw__waitq *q, uint64_t *bound, aw_task *t, bool front, const char *what,
-                void *obj, const char *file, int line)
-{
-    if (*bound == 0) *bound = t->loop->serial;
-    aw__swaiter w = { .task = t };
-    aw__wq_push(q, &w, front);
-    int rc = aw__park(t, wq_unpark, &w, what, obj, file, line);
-    aw__wq_remove(&w);          /* already out unless someone woke us another way */
-    return rc;
 }
 
 size_t aw__wq_wake_all(aw__waitq *q)

@@ -101,6 +101,7 @@ void aw__done_cb_run(aw__done_cb *d)
 int aw_future_set_result(aw_future *f, void *result)
 {
     if (!f || f->magic != AW__MAGIC_FUTURE) return -EINVAL;
+    if (f->loop && aw__check_thread(f->loop, "aw_future_set_result") < 0) return AW_EWRONGTHREAD;
     if (f->state != AW__PENDING) return AW_EINVALSTATE;
     aw__future_complete(f, AW__DONE, 0, result);
     return 0;
@@ -109,6 +110,7 @@ int aw_future_set_result(aw_future *f, void *result)
 int aw_future_set_error(aw_future *f, int err)
 {
     if (!f || f->magic != AW__MAGIC_FUTURE || err >= 0) return -EINVAL;
+    if (f->loop && aw__check_thread(f->loop, "aw_future_set_error") < 0) return AW_EWRONGTHREAD;
     if (f->state != AW__PENDING) return AW_EINVALSTATE;
     aw__future_complete(f, err == AW_ECANCELLED ? AW__CANCELLED : AW__FAILED, err, NULL);
     return 0;
@@ -119,6 +121,7 @@ int aw_future_cancel(aw_future *f, const char *msg)
     if (!f) return -EINVAL;
     if (f->is_task) return aw_task_cancel((aw_task *)f, msg);
     if (f->magic != AW__MAGIC_FUTURE) return -EINVAL;
+    if (f->loop && aw__check_thread(f->loop, "aw_future_cancel") < 0) return AW_EWRONGTHREAD;
     if (f->state != AW__PENDING) return 0;
     if (msg) f->cancel_msg = aw__strdup(msg);
     aw__future_complete(f, AW__CANCELLED, AW_ECANCELLED, NULL);

@@ -38,6 +38,8 @@ aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
     aw__list_init(&t->run.node);
     t->tstate = AW__T_NEW;
     t->released = false;
+    t->dbg_flags = 0;
+    t->delivering = 0;
     t->never_ran = NULL;
     t->loop = loop;
     t->stack = NULL;
@@ -71,6 +73,7 @@ aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
     t->err_line = 0;
     t->err_code = 0;
     t->step_start = 0;
+    t->since = loop->now;
     aw__list_push(&loop->tasks, &t->all);
     loop->ntasks++;
     loop->live_objs++;
@@ -116,8 +119,10 @@ aw_task *aw_loop_create_task(aw_loop *loop, aw_coro *c, const char *name)
     int rc = aw__coro_take(c, &fn, &arg, &fn_name, &file, &line);
     if (rc < 0) { errno = rc == -EINVAL ? EINVAL : EALREADY; return NULL; }
     if (!loop || loop->closed) { errno = loop ? EPIPE : EINVAL; return NULL; }
+    if (aw__check_thread(loop, "aw_loop_create_task") < 0) { errno = EPERM; return NULL; }
     aw_task *t = aw__task_new(loop, fn, arg, fn_name, file, line, name);
     if (!t) { errno = ENOMEM; return NULL; }
+    t->dbg_flags = AW__TD_USER;
     return t;
 }
 
@@ -150,18 +155,21 @@ static void task_main(void *p)
         err = t->fn(t->arg, &result);
     }
     if (t->scope != &t->root) {
-        /* A scope or group left by an early return: report the innermost, then unwind. */
-        aw_scope *s = t->scope;
-        char msg[160];
-        snprintf(msg, sizeof msg, "cancel scope opened at %s:%d was not ended before the task returned",
-                 s->_file ? s->_file : "?", s->_line);
-        aw__loop_report(loop, msg, 0, t, NULL, s->_file, s->_line, NULL);
+        /* A scope or group left by an early return. Its frame is dead: unwind the
+         * chain before calling anything that could reuse that stack, then report
+         * the innermost. */
+        const char *sfile = t->scope->_file;
+        int sline = t->scope->_line;
         while (t->scope != &t->root) {
             aw_scope *x = t->scope;
             aw__timer_stop(loop, (aw__timer *)(void *)&x->_timer);
             x->_flags &= ~(unsigned)SC_OPEN;
             t->scope = x->_parent;
         }
+        char msg[160];
+        snprintf(msg, sizeof msg, "cancel scope opened at %s:%d was not ended before the task returned",
+                 sfile ? sfile : "?", sline);
+        aw__loop_report(loop, msg, 0, t, NULL, sfile, sline, NULL);
     }
     int state = err == 0 ? AW__DONE : err == AW_ECANCELLED ? AW__CANCELLED : AW__FAILED;
     if (err != t->err_code && t->err_msg) {
@@ -180,6 +188,7 @@ static void task_main(void *p)
 static void task_finished(aw_loop *loop, aw_task *t)
 {
     if (t->stack) {
+        if (AW__UNLIKELY(loop->debug)) aw__debug_task_end(loop, t);
         aw__stack_put(&loop->stacks, t->stack);
         t->stack = NULL;
     }
@@ -188,14 +197,6 @@ static void task_finished(aw_loop *loop, aw_task *t)
     loop->ntasks--;
     loop->stats.tasks_finished++;
     aw__future_unref(&t->fut);          /* the loop's reference */
-}
-
-static void report_slow_step(aw_loop *loop, aw_task *t, double took, const char *file, int line)
-{
-    char msg[256];
-    snprintf(msg, sizeof msg, "Executing <Task '%s' at %s:%d> took %.3f seconds",
-             aw__task_name(t), file ? file : "?", line, took);
-    aw__loop_report(loop, msg, 0, t, NULL, file, line, NULL);
 }
 
 void aw__task_step(aw_loop *loop, aw_task *t)
@@ -224,9 +225,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
         t->stack->owner = t->name ? t->name : t->name_buf;
         aw__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
     }
-    const char *site_file = t->wait_file ? t->wait_file : t->file;
-    int site_line = t->wait_file ? t->wait_line : t->line;
-    double start = loop->debug ? aw__step_clock() : 0;
+    if (AW__UNLIKELY(loop->debug)) aw__debug_step_begin(loop, t);
     t->tstate = AW__T_RUNNING;
     loop->current = t;
     loop->stats.switches++;
@@ -239,10 +238,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
     loop->current = NULL;
     if (AW__UNLIKELY(cur->stack && cur->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(cur->stack)))
         aw__stack_overflowed(cur->stack);
-    if (loop->debug) {
-        double took = aw__step_clock() - start;
-        if (took >= loop->slow_step) report_slow_step(loop, cur, took, site_file, site_line);
-    }
+    if (AW__UNLIKELY(loop->debug)) aw__debug_step_end(loop, cur);
     if (cur->tstate == AW__T_DONE) task_finished(loop, cur);
 }
 
@@ -250,12 +246,13 @@ void aw__task_step(aw_loop *loop, aw_task *t)
  * through the loop. Within an iteration that is the next ready item if it is a
  * task that has already started. At the end of an iteration the next one may
  * begin here too, when the loop has nothing else to do first: no timers to
- * check, no cross-thread posts, no poll due, no stop requested. */
+ * check, no cross-thread posts or caught signals, no poll due, no stop requested. */
 static inline aw_task *next_direct(aw_loop *loop)
 {
     if (loop->ntodo == 0) {
         if (loop->nready == 0 || loop->timers.n || loop->debug || loop->stopping ||
             atomic_load_explicit(&loop->nposts, memory_order_relaxed) ||
+            atomic_load_explicit(&loop->sig_pending, memory_order_relaxed) ||
             loop->polls_skipped + 1 >= AW__POLL_EVERY)
             return NULL;
         loop->stats.iterations++;
@@ -354,7 +351,16 @@ void aw__task_deliver_cancel(aw_task *t)
     if (t->tstate != AW__T_PARKED || !t->unpark) return;
     aw_scope *s = aw__scope_cancelling(t);
     if (!s) return;
-    if (!t->unpark(t, t->unpark_ctx)) return;   /* forwarded: it keeps waiting */
+    if (t->delivering) {
+        /* A forwarded cancel came back round a cycle of awaits: tell the outer
+         * delivery (task_unpark) instead of recursing for ever. */
+        t->delivering = 2;
+        return;
+    }
+    t->delivering = 1;
+    bool taken = t->unpark(t, t->unpark_ctx);
+    t->delivering = 0;
+    if (!taken) return;                         /* forwarded: it keeps waiting */
     s->_flags |= SC_DELIVERED;
     aw__task_wake(t, AW_ECANCELLED);
 }
@@ -430,9 +436,11 @@ static bool task_unpark(aw_task *waiter, void *ctx)
     aw_task *target = (aw_task *)waiter->wait_obj;
     (void)w;
     /* asyncio: cancelling a task that awaits another task cancels that task, and
-     * the awaiter waits for it to finish. */
+     * the awaiter waits for it to finish. In a cycle of awaits nobody would
+     * finish: the cancel comes back round to the waiter, which then stops
+     * waiting (aw__await_task takes w off the list), and the others follow. */
     aw_task_cancel(target, NULL);
-    return false;
+    return waiter->delivering == 2;
 }
 
 int aw__await_task(aw_task *x, void **result, const char *file, int line)
@@ -450,9 +458,10 @@ int aw__await_task(aw_task *x, void **result, const char *file, int line)
             aw_task_cancel(x, NULL);
             return rc;
         }
-        aw__waiter w = { .task = t };
+        aw__waiter w = { .task = t };  /* also the await graph's edge t -> x */
         aw__list_push(&x->fut.waiters, &w.node);
         x->fut.refs++;
+        x->dbg_flags |= AW__TD_AWAITED;
         rc = aw__park(t, task_unpark, &w, "task", x, file, line);
         if (aw__node_linked(&w.node)) aw__list_remove(&w.node);
         int err = x->fut.err;
@@ -566,6 +575,8 @@ void aw_task_release(aw_task *t)
         return;
     }
     t->released = true;
+    if (AW__UNLIKELY(t->loop->debug) && t->fut.refs == 2 && t->tstate != AW__T_DONE)
+        aw__debug_task_released(t);     /* the loop's reference will be the last */
     aw__future_unref(&t->fut);
 }
 
