@@ -77,19 +77,31 @@ typedef struct aw__timer {
     void (*fire)(void *owner);
 } aw__timer;
 
-/* A heap entry keeps the timer's key inline, so sifting compares without
- * touching the timers themselves (they live on task stacks, one page each). */
+/* A heap entry keeps the timer's key inline and names the timer through a
+ * slot, so sifting reads and writes only the heap array: the timers themselves
+ * live on task stacks, one page each, and touching them on every sift step
+ * costs a TLB miss per level. A stopped timer frees nothing at once: its slot
+ * is emptied and the entry is dropped when it reaches the top (or when
+ * stopped entries outnumber live ones, the heap is rebuilt: asyncio's rule). */
 typedef struct aw__heap_entry {
     double when;
     uint64_t seq;
-    aw__timer *t;
+    size_t slot;
 } aw__heap_entry;
 
 typedef struct aw__heap {
     aw__heap_entry *v;
-    size_t n, cap;
+    size_t n, cap;              /* entries, live and stopped */
     uint64_t seq;
+    aw__timer **slots;          /* slot -> timer, NULL once stopped */
+    size_t nslots;
+    size_t *free_slots;         /* stack of slots whose entry has left the heap */
+    size_t nfree;
+    size_t nstopped;            /* entries whose timer was stopped */
 } aw__heap;
+
+/* Timers armed and not stopped. */
+static inline size_t aw__timers_live(const aw__heap *h) { return h->n - h->nstopped; }
 
 int  aw__timer_start(aw_loop *loop, aw__timer *t, double when);
 void aw__timer_stop(aw_loop *loop, aw__timer *t);
@@ -102,6 +114,8 @@ static inline void aw__timer_init(aw__timer *t, void *owner, void (*fire)(void *
 size_t aw__timers_run(aw_loop *loop);
 /* Seconds until the first deadline, INFINITY when none. */
 double aw__timers_next(aw_loop *loop);
+/* Take any armed timer out of the heap without firing it (loop close), or NULL. */
+aw__timer *aw__timers_pop_any(aw_loop *loop);
 void aw__heap_free(aw__heap *h);
 
 /* ---- futures and tasks ---- */

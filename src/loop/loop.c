@@ -256,7 +256,7 @@ static void drain_posts(aw_loop *loop)
 
 static bool nothing_can_wake(aw_loop *loop)
 {
-    return loop->nready == 0 && loop->timers.n == 0 && loop->fd_waiters == 0 &&
+    return loop->nready == 0 && aw__timers_live(&loop->timers) == 0 && loop->fd_waiters == 0 &&
            atomic_load(&loop->pending_work) == 0 && loop->signal_handlers == 0 &&
            !loop->shared && HAS_POSTS(loop) == 0;
 }
@@ -319,7 +319,7 @@ int aw__loop_run_once(aw_loop *loop, bool detect_deadlock)
 
     /* 4: timers */
     loop->now_stale = true;
-    if (loop->timers.n) {
+    if (aw__timers_live(&loop->timers)) {
         aw__loop_clock_read(loop);
         aw__timers_run(loop);
     }
@@ -465,7 +465,7 @@ int aw_loop_set_clock(aw_loop *loop, int clock)
 {
     if (!loop || (clock != AW_CLOCK_MONOTONIC && clock != AW_CLOCK_VIRTUAL)) return -EINVAL;
     if (clock == loop->clock) return 0;
-    if (loop->timers.n) return AW_EINVALSTATE;
+    if (aw__timers_live(&loop->timers)) return AW_EINVALSTATE;
     if (clock == AW_CLOCK_VIRTUAL) loop->vnow_offset = aw__clock_real();
     loop->clock = clock;
     loop->now = clock_now(loop);
@@ -502,7 +502,7 @@ int aw_loop_stats_get(aw_loop *loop, aw_loop_stats *out)
     if (!loop || !out) return -EINVAL;
     *out = loop->stats;
     out->ready = loop->nready;
-    out->timers = loop->timers.n;
+    out->timers = aw__timers_live(&loop->timers);
     out->tasks_live = loop->ntasks;
     out->fd_waiters = loop->fd_waiters;
     out->pending_work = atomic_load(&loop->pending_work);
@@ -572,9 +572,8 @@ int aw_loop_close(aw_loop *loop)
             aw__free(d);
         }
     }
-    while (loop->timers.n) {
-        aw__timer *t = loop->timers.v[0].t;
-        aw__timer_stop(loop, t);
+    aw__timer *t;
+    while ((t = aw__timers_pop_any(loop))) {
         if (t->fire == handle_timer_fired) {
             aw_handle *h = t->owner;
             h->scheduled = false;

@@ -1,11 +1,14 @@
-/* Timers: a binary min-heap of deadlines on the loop clock; O(log n) start, stop and fire. */
+/* Timers: a binary min-heap of deadlines on the loop clock; O(log n) start and fire, O(1) stop. */
 #include "internal.h"
 
 /* Timers are ordered by (when, seq): equal deadlines fire in the order they
- * were started, as asyncio's heap of TimerHandles does. Each timer remembers
- * its heap index so stopping one is O(log n), not a search. Keys are copied
- * into the heap array: a sift reads one contiguous array and writes only the
- * index of each timer it moves. */
+ * were started, as asyncio's heap of TimerHandles does. The heap array holds
+ * the keys and a slot number; the slot table maps slots to timers. A sift
+ * touches only the array, and a timer is touched once when started and once
+ * when it fires: with a million sleeping tasks, each timer is on its own page.
+ * Stopping a timer empties its slot (t->idx is its slot while armed); the
+ * entry leaves the heap when it reaches the top, or when stopped entries
+ * outnumber live ones and the heap is rebuilt. */
 
 static inline bool before(const aw__heap_entry *a, const aw__heap_entry *b)
 {
@@ -19,11 +22,9 @@ static void sift_up(aw__heap *h, size_t i)
         size_t p = (i - 1) / 2;
         if (!before(&e, &h->v[p])) break;
         h->v[i] = h->v[p];
-        h->v[i].t->idx = i;
         i = p;
     }
     h->v[i] = e;
-    e.t->idx = i;
 }
 
 static void sift_down(aw__heap *h, size_t i)
@@ -35,11 +36,38 @@ static void sift_down(aw__heap *h, size_t i)
         if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c])) c++;
         if (!before(&h->v[c], &e)) break;
         h->v[i] = h->v[c];
-        h->v[i].t->idx = i;
         i = c;
     }
     h->v[i] = e;
-    e.t->idx = i;
+}
+
+/* Remove the top entry and give its slot back; returns its timer (NULL if stopped). */
+static aw__timer *pop_top(aw__heap *h)
+{
+    size_t slot = h->v[0].slot;
+    aw__timer *t = h->slots[slot];
+    h->slots[slot] = NULL;
+    h->free_slots[h->nfree++] = slot;
+    if (!t) h->nstopped--;
+    h->n--;
+    if (h->n > 0) {
+        h->v[0] = h->v[h->n];
+        sift_down(h, 0);
+    }
+    return t;
+}
+
+/* Drop every stopped entry and heapify what is left: O(n). */
+static void rebuild(aw__heap *h)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->slots[h->v[i].slot]) h->v[k++] = h->v[i];
+        else h->free_slots[h->nfree++] = h->v[i].slot;
+    }
+    h->n = k;
+    h->nstopped = 0;
+    for (size_t i = k / 2; i-- > 0;) sift_down(h, i);
 }
 
 int aw__timer_start(aw_loop *loop, aw__timer *t, double when)
@@ -51,28 +79,34 @@ int aw__timer_start(aw_loop *loop, aw__timer *t, double when)
         aw__heap_entry *v = aw__realloc(h->v, cap * sizeof(*v));
         if (!v) return -ENOMEM;
         h->v = v;
+        size_t *fs = aw__realloc(h->free_slots, cap * sizeof(*fs));
+        if (!fs) return -ENOMEM;
+        h->free_slots = fs;
+        aw__timer **sl = aw__realloc(h->slots, cap * sizeof(*sl));
+        if (!sl) return -ENOMEM;
+        h->slots = sl;
         h->cap = cap;
     }
+    /* Every entry owns a slot, so a slot is free or there is room for a new one. */
+    size_t slot = h->nfree > 0 ? h->free_slots[--h->nfree] : h->nslots++;
+    h->slots[slot] = t;
     t->when = when;
     t->seq = h->seq++;
-    h->v[h->n] = (aw__heap_entry){ when, t->seq, t };
-    t->idx = h->n++;
-    sift_up(h, t->idx);
+    t->idx = slot;
+    h->v[h->n] = (aw__heap_entry){ when, t->seq, slot };
+    sift_up(h, h->n++);
     return 0;
 }
 
 void aw__timer_stop(aw_loop *loop, aw__timer *t)
 {
     aw__heap *h = &loop->timers;
-    size_t i = t->idx;
-    if (i == SIZE_MAX || i >= h->n || h->v[i].t != t) return;
+    size_t slot = t->idx;
+    if (slot == SIZE_MAX || slot >= h->nslots || h->slots[slot] != t) return;
+    h->slots[slot] = NULL;
     t->idx = SIZE_MAX;
-    h->n--;
-    if (i == h->n) return;
-    h->v[i] = h->v[h->n];
-    h->v[i].t->idx = i;
-    if (i > 0 && before(&h->v[i], &h->v[(i - 1) / 2])) sift_up(h, i);
-    else sift_down(h, i);
+    h->nstopped++;
+    if (h->nstopped > 64 && h->nstopped > h->n / 2) rebuild(h);
 }
 
 size_t aw__timers_run(aw_loop *loop)
@@ -81,8 +115,9 @@ size_t aw__timers_run(aw_loop *loop)
     size_t fired = 0;
     double now = aw__now(loop);
     while (h->n > 0 && h->v[0].when <= now) {
-        aw__timer *t = h->v[0].t;
-        aw__timer_stop(loop, t);
+        aw__timer *t = pop_top(h);
+        if (!t) continue;
+        t->idx = SIZE_MAX;
         fired++;
         t->fire(t->owner);
     }
@@ -93,14 +128,29 @@ size_t aw__timers_run(aw_loop *loop)
 double aw__timers_next(aw_loop *loop)
 {
     aw__heap *h = &loop->timers;
+    while (h->n > 0 && !h->slots[h->v[0].slot]) pop_top(h);
     if (h->n == 0) return INFINITY;
     double d = h->v[0].when - aw__now(loop);
     return d > 0 ? d : 0;
 }
 
+aw__timer *aw__timers_pop_any(aw_loop *loop)
+{
+    aw__heap *h = &loop->timers;
+    while (h->n > 0) {
+        aw__timer *t = pop_top(h);
+        if (t) {
+            t->idx = SIZE_MAX;
+            return t;
+        }
+    }
+    return NULL;
+}
+
 void aw__heap_free(aw__heap *h)
 {
     aw__free(h->v);
-    h->v = NULL;
-    h->n = h->cap = 0;
+    aw__free(h->slots);
+    aw__free(h->free_slots);
+    memset(h, 0, sizeof *h);
 }

@@ -250,7 +250,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
 static inline aw_task *next_direct(aw_loop *loop)
 {
     if (loop->ntodo == 0) {
-        if (loop->nready == 0 || loop->timers.n || loop->debug || loop->stopping ||
+        if (loop->nready == 0 || aw__timers_live(&loop->timers) || loop->debug || loop->stopping ||
             atomic_load_explicit(&loop->nposts, memory_order_relaxed) ||
             atomic_load_explicit(&loop->sig_pending, memory_order_relaxed) ||
             loop->polls_skipped + 1 >= AW__POLL_EVERY)
