@@ -282,6 +282,7 @@ struct aw_loop {
     unsigned polls_skipped;     /* iterations since the last poll with a busy ready queue */
     aw__ctx sched;              /* the loop's own context (the thread's stack) */
     aw_task *current;
+    aw_task *zombie;            /* finished, switched away directly: its stack awaits release */
     aw__stack_pool stacks;
     size_t default_stack;
     aw__node tasks;             /* every live task */

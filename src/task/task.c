@@ -141,6 +141,9 @@ aw_task *aw_create_task(aw_coro *c, const char *name)
 /* ---- running a step ---- */
 
 static void task_main(void *p) __attribute__((noreturn));
+static void task_finished(aw_loop *loop, aw_task *t);
+static inline aw_task *next_direct(aw_loop *loop, bool new_iteration);
+static inline void reap_zombie(aw_loop *loop);
 
 /* The task's body: runs on its own stack. */
 static void task_main(void *p)
@@ -149,6 +152,7 @@ static void task_main(void *p)
     aw_loop *loop = t->loop;
     void *result = NULL;
     int err;
+    reap_zombie(loop);
     if (t->root._flags & SC_CANCELLED) {
         err = AW_ECANCELLED;            /* cancelled before its first step: the body never runs */
     } else {
@@ -181,6 +185,20 @@ static void task_main(void *p)
     }
     t->tstate = AW__T_DONE;
     aw__future_complete(&t->fut, state, err, result);
+    if (AW__UNLIKELY(t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
+        aw__stack_overflowed(t->stack);
+    /* Hand over to the next task of this iteration, if any (never start a new
+     * iteration from here: the loop checks after each one whether its main
+     * task is done). The next task frees this one's stack. */
+    aw_task *next = loop->debug ? NULL : next_direct(loop, false);
+    if (next) {
+        loop->zombie = t;
+        next->tstate = AW__T_RUNNING;
+        loop->current = next;
+        loop->stats.switches++;
+        aw__stack_set_running(next->stack);
+        aw__ctx_switch_final(&t->ctx, &next->ctx);
+    }
     aw__ctx_switch_final(&t->ctx, &loop->sched);
     __builtin_unreachable();
 }
@@ -199,6 +217,32 @@ static void task_finished(aw_loop *loop, aw_task *t)
     aw__future_unref(&t->fut);          /* the loop's reference */
 }
 
+/* Give a task that has never run its stack and first frame: 0 or -ENOMEM. */
+static int task_prepare(aw_loop *loop, aw_task *t)
+{
+    int rc = aw__stack_get(&loop->stacks, t->stack_size ? t->stack_size : loop->default_stack, &t->stack);
+    if (rc < 0) {
+        t->stack = NULL;
+        return rc;
+    }
+    /* The overflow report reads the name from here; an unnamed task's
+     * "Task-N" is built only when someone asks for it. */
+    t->stack->owner = t->name ? t->name : t->name_buf;
+    aw__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
+    return 0;
+}
+
+/* A task that finished by switching straight to another one cannot free its
+ * own stack: whoever runs next finishes it. */
+static inline void reap_zombie(aw_loop *loop)
+{
+    aw_task *z = loop->zombie;
+    if (AW__UNLIKELY(z != NULL)) {
+        loop->zombie = NULL;
+        task_finished(loop, z);
+    }
+}
+
 void aw__task_step(aw_loop *loop, aw_task *t)
 {
     if (AW__UNLIKELY(!t->stack)) {
@@ -210,20 +254,15 @@ void aw__task_step(aw_loop *loop, aw_task *t)
             task_finished(loop, t);
             return;
         }
-        int rc = aw__stack_get(&loop->stacks, t->stack_size ? t->stack_size : loop->default_stack, &t->stack);
+        int rc = task_prepare(loop, t);
         if (rc < 0) {
             /* No memory for a stack: the task fails without running. */
-            t->stack = NULL;
             t->tstate = AW__T_DONE;
             aw__future_complete(&t->fut, AW__FAILED, rc, NULL);
             if (t->never_ran) t->never_ran(t->arg);
             task_finished(loop, t);
             return;
         }
-        /* The overflow report reads the name from here; an unnamed task's
-         * "Task-N" is built only when someone asks for it. */
-        t->stack->owner = t->name ? t->name : t->name_buf;
-        aw__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_main, t);
     }
     if (AW__UNLIKELY(loop->debug)) aw__debug_step_begin(loop, t);
     t->tstate = AW__T_RUNNING;
@@ -236,6 +275,7 @@ void aw__task_step(aw_loop *loop, aw_task *t)
     aw_task *cur = loop->current;
     aw__stack_set_running(NULL);
     loop->current = NULL;
+    reap_zombie(loop);
     if (AW__UNLIKELY(cur->stack && cur->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(cur->stack)))
         aw__stack_overflowed(cur->stack);
     if (AW__UNLIKELY(loop->debug)) aw__debug_step_end(loop, cur);
@@ -247,10 +287,10 @@ void aw__task_step(aw_loop *loop, aw_task *t)
  * task that has already started. At the end of an iteration the next one may
  * begin here too, when the loop has nothing else to do first: no timers to
  * check, no cross-thread posts or caught signals, no poll due, no stop requested. */
-static inline aw_task *next_direct(aw_loop *loop)
+static inline aw_task *next_direct(aw_loop *loop, bool new_iteration)
 {
     if (loop->ntodo == 0) {
-        if (loop->nready == 0 || aw__timers_live(&loop->timers) || loop->debug || loop->stopping ||
+        if (!new_iteration || loop->nready == 0 || aw__timers_live(&loop->timers) || loop->debug || loop->stopping ||
             atomic_load_explicit(&loop->nposts, memory_order_relaxed) ||
             atomic_load_explicit(&loop->sig_pending, memory_order_relaxed) ||
             loop->polls_skipped + 1 >= AW__POLL_EVERY)
@@ -264,7 +304,10 @@ static inline aw_task *next_direct(aw_loop *loop)
     aw__runnable *r = AW__CONTAINER(n, aw__runnable, node);
     if (r->kind != AW__RUN_TASK) return NULL;
     aw_task *next = AW__CONTAINER(r, aw_task, run);
-    if (!next->stack) return NULL;
+    if (!next->stack) {
+        /* its first step: a cancelled or stackless start is the loop's business */
+        if ((next->root._flags & SC_CANCELLED) || task_prepare(loop, next) < 0) return NULL;
+    }
     aw__list_remove(n);
     loop->nready--;
     loop->ntodo--;
@@ -275,7 +318,7 @@ void aw__task_switch_out(aw_loop *loop, aw_task *t)
 {
     if (AW__UNLIKELY(t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
         aw__stack_overflowed(t->stack);
-    aw_task *next = next_direct(loop);
+    aw_task *next = next_direct(loop, true);
     if (next == t) {
         /* the only ready task is this one (a lone yield): keep running */
         t->tstate = AW__T_RUNNING;
@@ -286,8 +329,10 @@ void aw__task_switch_out(aw_loop *loop, aw_task *t)
         loop->stats.switches++;
         aw__stack_set_running(next->stack);
         aw__ctx_switch(&t->ctx, &next->ctx);
+        reap_zombie(loop);
     } else {
         aw__ctx_switch(&t->ctx, &loop->sched);
+        reap_zombie(loop);
     }
 }
 
