@@ -98,6 +98,7 @@ static int blocking_main(void *arg, void **result)
 {
     (void)arg; (void)result;
     aw_task *tick = aw_create_task(aw_coro(ticker, NULL), "ticker");
+    aw_loop_set_watchdog(aw_running_loop(), 0.2);   /* report the blocked loop while it is blocked */
     aw_task *crunch = aw_create_task(aw_coro(cruncher, NULL), "cruncher");
     aw_join(crunch, NULL);
     SAW("after 0.3 s of computation the ticker has ticked %d times", ticks);

@@ -410,13 +410,14 @@ AW_API void aw_fd_forget(int fd);
 
 enum { AW_DUMP_FLAT = 1 };
 /* Print every task of the running loop, like `python -m asyncio pstree`: each
- * task as "(T) name #id [state, since 1.2 s]" with its chain of inline
+ * task as "(T) name #id [waiting on sleep, since 1.2 s]" with its chain of inline
  * coroutines ("func file:line", outermost first, the last line being where it
  * waits), nested under the task that awaits it (directly, or through a gather,
  * a group, a shield: the label after the arrow says which). A cycle in the
  * await graph is printed once, as "cycle: a #1 → b #2 → a #1". With
- * AW_DUMP_FLAT, a ps-like table instead. "since" and stack use appear in debug
- * mode. Call it on the loop's thread: 0, AW_ENOLOOP, -EINVAL. */
+ * AW_DUMP_FLAT, a ps-like table instead. "since" (how long a task has been
+ * waiting) and stack use appear in debug mode. Call it on the loop's thread:
+ * 0, AW_ENOLOOP, -EINVAL, -ENOMEM. */
 AW_API int aw_dump_tasks(FILE *out, int flags);
 
 /* Counters of a loop. The step timings are kept in debug mode only. */
@@ -793,8 +794,8 @@ AW_API int aw_subprocess_exec(const char *const argv[], const aw_process_opts *o
 AW_API int aw_subprocess_shell(const char *cmd, const aw_process_opts *opts, aw_process **out);
 
 AW_API pid_t aw_process_pid(const aw_process *p);
-/* The pipe streams (AW_PIPE), owned by p, or NULL. Closing the stdin stream
- * sends EOF to the child. */
+/* The pipe streams (AW_PIPE), or NULL. They belong to p (aw_process_free
+ * closes them): to send EOF, aw_stream_write_eof(aw_process_stdin(p)). */
 AW_API aw_stream *aw_process_stdin(aw_process *p);
 AW_API aw_stream *aw_process_stdout(aw_process *p);
 AW_API aw_stream *aw_process_stderr(aw_process *p);
@@ -821,8 +822,10 @@ AW_API int aw__process_communicate(aw_process *p, const void *input, size_t len,
 AW_API int aw_process_send_signal(aw_process *p, int sig);
 AW_API int aw_process_terminate(aw_process *p);    /* SIGTERM */
 AW_API int aw_process_kill(aw_process *p);         /* SIGKILL */
-/* Close the pipes and free p. A child still running is not killed: it is
- * reaped in the background when it exits, never left a zombie. */
+/* Close the pipes and free p (no task may be waiting on it). A child still
+ * running is not killed: it is reaped in the background when it exits, never
+ * left a zombie. A handle whose loop closed first is detached: its child went
+ * to the background reaper, and waits and signals give AW_ECLOSED. */
 AW_API void aw_process_free(aw_process *p);
 
 /* ------------------------------------------------------------------------ */

@@ -722,6 +722,8 @@ static inline int aw__check_thread(aw_loop *loop, const char *api)
  * debug mode (track) or a registry (untrack); untrack of an unknown obj is fine. */
 void aw__resource_track(aw_loop *loop, const char *kind, const char *name, const void *obj);
 void aw__resource_untrack(aw_loop *loop, const void *obj);
+/* The registry key of a raw fd (never a valid pointer). */
+static inline const void *aw__fd_key(int fd) { return (const void *)(uintptr_t)((unsigned)fd + 1u); }
 
 /* The debug state of loop, created on first use (NULL when memory runs out). */
 struct aw__debug *aw__debug_get(aw_loop *loop);

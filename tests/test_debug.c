@@ -376,9 +376,12 @@ static void combinator_link_nests_child(void **state)
 static double fake_now;
 static double fake_clock(void) { return fake_now; }
 
+static int cruncher_line;
+
 static int cruncher(void *arg, void **result)
 {
     (void)arg; (void)result;
+    cruncher_line = __LINE__ + 1;
     if (aw_sleep(1) < 0) return -1;
     fake_now += 0.5;                    /* "computes" for half a second */
     return aw_sleep(1);
@@ -390,12 +393,21 @@ static void slow_cb(void *arg)
     fake_now += 0.3;
 }
 
+static int early(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    if (aw_sleep(1) < 0) return -1;     /* ready in the same iteration as cruncher, just before it */
+    return aw_sleep(1);
+}
+
 static int slow_main(void *arg, void **result)
 {
     (void)arg; (void)result;
+    aw_task *e = aw_create_task(aw_coro(early, NULL), "early");
     aw_task *c = aw_create_task(aw_coro(cruncher, NULL), "cruncher");
     assert_int_equal(aw_call_soon(aw_running_loop(), slow_cb, NULL, NULL), 0);
     assert_int_equal(aw_join(c, NULL), 0);
+    assert_int_equal(aw_join(e, NULL), 0);
     aw_loop_stats st;
     assert_int_equal(aw_loop_stats_get(aw_running_loop(), &st), 0);
     assert_true(st.longest_step == 0.5);
@@ -423,6 +435,12 @@ static void slow_step_reported(void **state)
     assert_contains(r.text, "Executing <Handle 0x");
     const char *task_line = strstr(r.text, "> took 0.300 seconds||||:0\n");
     assert_non_null(task_line);
+    /* Named after the task that ran, and where its own step began (not the
+     * task before it in the same iteration). */
+    char want[128];
+    snprintf(want, sizeof want, "Executing <Task 'cruncher' at tests/test_debug.c:%d> took 0.500 seconds",
+             cruncher_line);
+    assert_contains(r.text, want);
     char *norm = normalise(task_line + strlen("> took 0.300 seconds||||:0\n"));
     assert_same_text(norm,
         "Executing <Task 'cruncher' at tests/test_debug.c:N> took 0.500 seconds|cruncher||"
@@ -867,8 +885,94 @@ static void live_aw_ps(void **state)
     assert_int_equal(access(sock_path, F_OK), -1);
 }
 
-int main(void)
+/* ---- AW_DEBUG_SOCKET in a child process ---- */
+
+static int serve_worker(void *arg, void **result)
 {
+    (void)arg; (void)result;
+    return aw_sleep(3600);
+}
+
+/* The child: tasks until its stdin closes (the parent is done looking). */
+static int serve_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    aw_task *w = aw_create_task(aw_coro(serve_worker, NULL), "env-worker");
+    int rc = aw_wait_readable(0, 30);
+    aw_task_cancel(w, NULL);
+    aw_join(w, NULL);
+    return rc;
+}
+
+/* Run the aw tool on path; its output into out. Returns its exit status. */
+static int run_tool(const char *cmd, const char *path, char *out, size_t size)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    char *argv[] = { (char *)AW_CLI_PATH, (char *)cmd, (char *)path, NULL };
+    pid_t pid;
+    int rc = posix_spawn(&pid, AW_CLI_PATH, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    size_t len = 0;
+    ssize_t k;
+    while (rc == 0 && len + 1 < size && (k = read(p[0], out + len, size - 1 - len)) > 0) len += (size_t)k;
+    out[len] = 0;
+    close(p[0]);
+    int status = -1;
+    if (rc == 0) waitpid(pid, &status, 0);
+    return status;
+}
+
+static char self_path[4096];
+
+static void env_socket_in_child(void **state)
+{
+    (void)state;
+    if (access(AW_CLI_PATH, X_OK) != 0 || !self_path[0]) skip();
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    char *argv[] = { self_path, (char *)"--serve", NULL };
+    char *envp[] = { (char *)"AW_DEBUG_SOCKET=/tmp/aw-test-env-%p.sock", (char *)"AW_DEBUG=1", NULL };
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, self_path, &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    char path[108];
+    snprintf(path, sizeof path, "/tmp/aw-test-env-%ld.sock", (long)pid);   /* "%p" is the child's pid */
+    static char out[32768];
+    int status = -1;
+    for (int i = 0; i < 400; i++) {                 /* the child's loop starts: up to 20 s */
+        /* The socket is served from the loop's start: wait for both tasks to be parked. */
+        if (access(path, F_OK) == 0 && (status = run_tool("pstree", path, out, sizeof out)) == 0 &&
+            strstr(out, "(T) env-worker #2 [waiting"))
+            break;
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    close(in[1]);                                   /* the child's stdin ends: it stops */
+    int cstatus;
+    waitpid(pid, &cstatus, 0);
+    assert_int_equal(status, 0);
+    assert_contains(out, "(T) main #1 [waiting on read, since ");
+    assert_contains(out, "    serve_main tests/test_debug.c:");
+    assert_contains(out, "(T) env-worker #2 [waiting on sleep, since ");
+    assert_true(WIFEXITED(cstatus) && WEXITSTATUS(cstatus) == 0);
+    assert_int_equal(access(path, F_OK), -1);     /* removed when the loop closed */
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--serve") == 0)
+        return aw_run(aw_coro(serve_main, NULL), NULL) == 0 ? 0 : 1;
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof self_path - 1);
+    self_path[n > 0 ? n : 0] = 0;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dump_tree_matches_golden),
         cmocka_unit_test(dump_without_debug_mode),
@@ -882,6 +986,7 @@ int main(void)
         cmocka_unit_test(unclosed_resources_reported),
         cmocka_unit_test(dump_signal_prints_tree),
         cmocka_unit_test(live_aw_ps),
+        cmocka_unit_test(env_socket_in_child),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

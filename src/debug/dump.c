@@ -136,7 +136,7 @@ static void put_header(const dump *d, const aw_task *t)
     fprintf(out, "(T) %s #%llu [", aw__task_name((aw_task *)t), (unsigned long long)t->id);
     put_state(out, t);
     if (t->cancel_requests > 0) fputs(", cancelling", out);
-    if (d->loop->debug && (t->tstate == AW__T_PARKED || not_started(t)))
+    if (d->loop->debug && t->since > 0 && t->tstate == AW__T_PARKED)
         fprintf(out, ", since %.1f s", d->now - t->since);
     size_t used = stack_used(t);
     if (used) fprintf(out, ", stack %.1f/%zu KiB", (double)used / 1024.0, t->stack->size / 1024);
@@ -320,7 +320,7 @@ static void put_table(dump *d)
         }
         snprintf(state, sizeof state, "%s", buf ? buf : "?");
         free(buf);
-        if (d->loop->debug && (t->tstate == AW__T_PARKED || not_started(t)))
+        if (d->loop->debug && t->since > 0 && t->tstate == AW__T_PARKED)
             snprintf(since, sizeof since, "%.1fs", d->now - t->since);
         size_t used = stack_used(t);
         if (used) snprintf(stack, sizeof stack, "%.1f/%zu", (double)used / 1024.0, t->stack->size / 1024);

@@ -22,9 +22,10 @@
  *
  * The thread sleeps in poll(2) on a non-blocking pipe (d->wake: stop, setting
  * changes, the loop's replies and the signal handler write one byte each) and
- * on the listening socket, with a timeout of a watchdog tick. A client is
- * served to the end before the next is accepted: one command line in, the text
- * out, bounded by socket timeouts, so a slow client delays only other clients.
+ * on the listening socket, never longer than a watchdog tick (pump). A client
+ * is served to the end before the next is accepted: one command line in, the
+ * text out, each bounded by CLIENT_TIMEOUT, so a slow client delays only other
+ * clients, never the loop or the watchdog.
  */
 
 #define REPLY_WAIT 1.0          /* seconds the thread waits for the loop's answer */
@@ -97,13 +98,25 @@ typedef struct tstate {
     int lfd;                    /* the listening socket, -1 if none */
     char *lpath;
     bool signal_pending;
+    bool stop;
     uint64_t wd_seq;            /* the step the watchdog saw last */
     bool wd_reported;
 } tstate;
 
 static double now_real(void) { return aw__clock_real(); }
 
-/* Read the wake pipe dry; remember a signal. */
+static void watchdog_tick(tstate *ts, double period);
+
+/* The watchdog's period, 0 when off. */
+static double watchdog_period(struct aw__debug *d)
+{
+    pthread_mutex_lock(&d->mu);
+    double wd = d->watchdog;
+    pthread_mutex_unlock(&d->mu);
+    return wd;
+}
+
+/* Read the wake pipe dry; remember a signal and a stop. */
 static void drain_wake(tstate *ts)
 {
     char buf[64];
@@ -111,17 +124,46 @@ static void drain_wake(tstate *ts)
     while ((n = read(ts->d->wake[0], buf, sizeof buf)) > 0)
         for (ssize_t i = 0; i < n; i++)
             if (buf[i] == 's') ts->signal_pending = true;
+    pthread_mutex_lock(&ts->d->mu);
+    ts->stop = ts->d->stop;
+    pthread_mutex_unlock(&ts->d->mu);
 }
 
-/* Send the whole buffer (the socket has a send timeout). */
-static void send_all(int fd, const char *p, size_t n)
+/* Every wait of the thread goes through here, so the watchdog keeps ticking
+ * while a client is served: poll the wake pipe (and fd for events, if fd >= 0)
+ * until something happens, until `until`, or for one watchdog tick at most.
+ * Returns fd's revents (0 when it is not ready). */
+static short pump(tstate *ts, int fd, short events, double until)
 {
-    while (n > 0) {
+    double wd = watchdog_period(ts->d);
+    double slice = until - now_real();
+    if (wd > 0) {
+        /* Tick often enough to report within a fifth of the period. */
+        double tick = wd / 5 < 0.01 ? 0.01 : wd / 5 > 0.2 ? 0.2 : wd / 5;
+        if (!(slice < tick)) slice = tick;
+    }
+    int ms = isinf(slice) ? -1 : slice <= 0 ? 0 : (int)(slice * 1000) + 1;
+    struct pollfd p[2] = { { .fd = ts->d->wake[0], .events = POLLIN }, { .fd = fd, .events = events } };
+    int n = poll(p, fd >= 0 ? 2 : 1, ms);
+    if (n > 0 && p[0].revents) drain_wake(ts);
+    if (wd > 0) watchdog_tick(ts, wd);
+    return n > 0 && fd >= 0 ? p[1].revents : 0;
+}
+
+/* Send the whole buffer to a non-blocking client, giving up at deadline. */
+static void send_all(tstate *ts, int fd, const char *p, size_t n, double deadline)
+{
+    while (n > 0 && !ts->stop) {
         ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return;
-        p += k;
-        n -= (size_t)k;
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+        } else if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (now_real() >= deadline) return;
+            pump(ts, fd, POLLOUT, deadline);
+        } else {
+            return;
+        }
     }
 }
 
@@ -149,7 +191,7 @@ static void describe_busy(struct aw__debug *d, char *buf, size_t size)
 }
 
 /* Post a request to the loop and wait for the answer: the request, done, or
- * NULL (the loop did not answer; it will free the request). */
+ * NULL (the loop did not answer; it frees the request when it runs it). */
 static dreq *ask_loop(tstate *ts, int kind)
 {
     struct aw__debug *d = ts->d;
@@ -163,26 +205,17 @@ static dreq *ask_loop(tstate *ts, int kind)
         return NULL;
     }
     double deadline = now_real() + REPLY_WAIT;
+    bool done;
     for (;;) {
         pthread_mutex_lock(&d->mu);
-        bool done = q->done, stop = d->stop;
-        if (done || stop) {
-            /* Stopping: the loop is closing and runs the request in its last
-             * drain, or has run it. */
-            q->refs--;
-            pthread_mutex_unlock(&d->mu);
-            if (done) return q;
-            return NULL;
-        }
+        done = q->done;
         pthread_mutex_unlock(&d->mu);
-        double left = deadline - now_real();
-        if (left <= 0) break;
-        struct pollfd p = { .fd = d->wake[0], .events = POLLIN };
-        poll(&p, 1, (int)(left * 1000) + 1);
-        drain_wake(ts);
+        /* Stopping: the loop is closing; it runs the request in its last drain. */
+        if (done || ts->stop || now_real() >= deadline) break;
+        pump(ts, -1, 0, deadline);
     }
     pthread_mutex_lock(&d->mu);
-    bool done = q->done;
+    done = q->done;
     q->refs--;
     pthread_mutex_unlock(&d->mu);
     return done ? q : NULL;
@@ -196,17 +229,19 @@ static void free_req(dreq *q)
 
 static void serve_client(tstate *ts, int fd)
 {
-    struct timeval tv = { .tv_sec = CLIENT_TIMEOUT };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    double deadline = now_real() + CLIENT_TIMEOUT;
     char cmd[64];
     size_t n = 0;
-    while (n + 1 < sizeof cmd) {
+    while (n + 1 < sizeof cmd && !memchr(cmd, '\n', n) && !ts->stop) {
         ssize_t k = recv(fd, cmd + n, sizeof cmd - 1 - n, 0);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) break;
-        n += (size_t)k;
-        if (memchr(cmd, '\n', n)) break;
+        if (k > 0) {
+            n += (size_t)k;
+        } else if (k < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (now_real() >= deadline) return;
+            pump(ts, fd, POLLIN, deadline);
+        } else {
+            break;              /* end of the command (the client shut its side) or an error */
+        }
     }
     cmd[n] = 0;
     cmd[strcspn(cmd, "\r\n")] = 0;
@@ -216,18 +251,18 @@ static void serve_client(tstate *ts, int fd)
     char msg[512];
     if (!kind) {
         snprintf(msg, sizeof msg, "aw: unknown command '%.40s' (ps, pstree, stats)\n", cmd);
-        send_all(fd, msg, strlen(msg));
+        send_all(ts, fd, msg, strlen(msg), now_real() + CLIENT_TIMEOUT);
         return;
     }
     dreq *q = ask_loop(ts, kind);
     if (q) {
-        if (q->out) send_all(fd, q->out, q->len);
-        else send_all(fd, "aw: out of memory\n", 18);
+        if (q->out) send_all(ts, fd, q->out, q->len, now_real() + CLIENT_TIMEOUT);
+        else send_all(ts, fd, "aw: out of memory\n", 18, now_real() + CLIENT_TIMEOUT);
         free_req(q);
         return;
     }
     describe_busy(ts->d, msg, sizeof msg);
-    send_all(fd, msg, strlen(msg));
+    send_all(ts, fd, msg, strlen(msg), now_real() + CLIENT_TIMEOUT);
 }
 
 static void signal_dump(tstate *ts)
@@ -238,10 +273,7 @@ static void signal_dump(tstate *ts)
         free_req(q);
         return;
     }
-    pthread_mutex_lock(&ts->d->mu);
-    bool stop = ts->d->stop;
-    pthread_mutex_unlock(&ts->d->mu);
-    if (stop) return;
+    if (ts->stop) return;
     char msg[512];
     describe_busy(ts->d, msg, sizeof msg);
     fputs(msg, stderr);
@@ -299,8 +331,7 @@ static void *service_main(void *arg)
     struct aw__debug *d = ts.d;
     for (;;) {
         pthread_mutex_lock(&d->mu);
-        bool stop = d->stop;
-        double wd = d->watchdog;
+        ts.stop = d->stop;
         if (d->new_listen != -2) {
             give_up_socket(&ts);
             ts.lfd = d->new_listen;
@@ -309,25 +340,15 @@ static void *service_main(void *arg)
             d->new_path = NULL;
         }
         pthread_mutex_unlock(&d->mu);
-        if (stop) break;
+        if (ts.stop) break;
         if (ts.signal_pending) signal_dump(&ts);
-        /* Tick often enough to report within a fifth of the period. */
-        int timeout = -1;
-        if (wd > 0) {
-            double tick = wd / 5 < 0.01 ? 0.01 : wd / 5 > 0.2 ? 0.2 : wd / 5;
-            timeout = (int)(tick * 1000);
-        }
-        struct pollfd p[2] = { { .fd = d->wake[0], .events = POLLIN }, { .fd = ts.lfd, .events = POLLIN } };
-        int n = poll(p, ts.lfd >= 0 ? 2 : 1, timeout);
-        if (n > 0 && p[0].revents) drain_wake(&ts);
-        if (n > 0 && ts.lfd >= 0 && (p[1].revents & POLLIN)) {
-            int c = accept4(ts.lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (pump(&ts, ts.lfd, POLLIN, INFINITY) & POLLIN) {
+            int c = accept4(ts.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
             if (c >= 0) {
                 serve_client(&ts, c);
                 close(c);
             }
         }
-        if (wd > 0) watchdog_tick(&ts, wd);
     }
     give_up_socket(&ts);
     return NULL;

@@ -332,6 +332,15 @@ int aw__loop_run_once(aw_loop *loop, bool detect_deadlock)
         if (!n) break;
         loop->nready--;
         loop->ntodo--;
+        if (AW__UNLIKELY(loop->debug)) {
+            /* Debug mode times and publishes every step: with ntodo at 0 no task
+             * hands over directly to the next, each comes back here. */
+            size_t left = loop->ntodo;
+            loop->ntodo = 0;
+            run_ready(loop, AW__CONTAINER(n, aw__runnable, node));
+            loop->ntodo = left;
+            continue;
+        }
         run_ready(loop, AW__CONTAINER(n, aw__runnable, node));
     }
     loop->ntodo = 0;

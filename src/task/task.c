@@ -73,7 +73,7 @@ aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
     t->err_line = 0;
     t->err_code = 0;
     t->step_start = 0;
-    t->since = loop->now;
+    t->since = 0;                       /* debug mode sets it at the end of each step */
     aw__list_push(&loop->tasks, &t->all);
     loop->ntasks++;
     loop->live_objs++;
@@ -620,7 +620,7 @@ void aw_task_release(aw_task *t)
         return;
     }
     t->released = true;
-    if (AW__UNLIKELY(t->loop->debug) && t->fut.refs == 2 && t->tstate != AW__T_DONE)
+    if (AW__UNLIKELY(t->fut.refs == 2) && t->loop->debug && t->tstate != AW__T_DONE)
         aw__debug_task_released(t);     /* the loop's reference will be the last */
     aw__future_unref(&t->fut);
 }
