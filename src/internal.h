@@ -205,6 +205,8 @@ struct aw_task {
     aw_scope root;              /* cancelled by aw_task_cancel */
     aw_scope *scope;            /* innermost open scope */
     int cancel_requests;
+    bool any_cancelled;         /* some scope of the task's chain may be cancelled: the
+                                   fast path of every suspension point reads only this */
     int wake_err;               /* what the suspension point returns when resumed */
     aw__unpark_fn unpark;       /* set while parked */
     void *unpark_ctx;
@@ -380,6 +382,8 @@ void aw__task_switch_out(aw_loop *loop, aw_task *t);
 aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
                       const char *file, int line, const char *name);
 void aw__task_free(aw_task *t);
+/* Recompute t->any_cancelled from the scope chain (after a cancelled scope ends). */
+void aw__task_recheck_cancelled(aw_task *t);
 /* The innermost cancelled scope that reaches the running code of t, or NULL. */
 aw_scope *aw__scope_cancelling(aw_task *t);
 /* Park t until fd is ready in dir (1 read, 2 write); the caller has seen EAGAIN. */

@@ -139,6 +139,7 @@ int aw__gather(size_t n, void *const *aws, void **results, int *errors, int flag
         } else {
             aw__list_push(&c->f->waiters, &c->w.node);
             c->w.wake = child_done;
+            aw__await_link(&c->w, c->f, t, "gather");
             g->pending++;
         }
     }
@@ -169,7 +170,7 @@ int aw__gather(size_t n, void *const *aws, void **results, int *errors, int flag
     for (size_t i = 0; i < n; i++) {
         gchild *c = &g->c[i];
         if (c->done) aw__future_unref(c->f);
-        else if (c->f->is_task) g->lingering++;
+        else if (c->f->is_task) { aw__await_unlink(&c->w); g->lingering++; }
         else aw__watch_drop(&c->w, c->f);
     }
     g->returned = true;

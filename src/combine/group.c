@@ -101,6 +101,9 @@ static void parent_done(aw__waiter *w)
     struct aw__group *st = AW__CONTAINER(w, struct aw__group, parent_watch);
     st->g = NULL;
     st->parent = NULL;
+    /* the children outlive the task that awaited them: they name nobody now */
+    for (aw__node *n = st->children.next; n != &st->children; n = n->next)
+        aw__await_unlink(&AW__CONTAINER(n, gchild, link)->w);
     group_abort(st);
     if (st->nchildren == 0) {
         free_errors(st->errors, st->nerrors);
@@ -155,6 +158,7 @@ aw_task *aw_group_spawn(aw_group *g, aw_coro *c, const char *name)
     ch->st = st;
     ch->w.task = NULL;
     ch->w.wake = child_done;
+    if (st->parent) aw__await_link(&ch->w, &t->fut, st->parent, "task group");
     aw__list_push(&t->fut.waiters, &ch->w.node);
     aw__list_push(&st->children, &ch->link);
     st->nchildren++;

@@ -85,6 +85,7 @@ int aw__wait(size_t n, void *const *aws, double timeout, int return_when,
             f->refs++;
         } else {
             aw__watch_add(&s.nodes[i].w, f, node_done);
+            aw__await_link(&s.nodes[i].w, f, t, "wait");
         }
     }
     if (satisfied(&s, NULL)) s.ready = true;

@@ -11,6 +11,7 @@ static void scope_cancel(aw_scope *s)
 {
     if (s->_flags & SC_CANCELLED) return;
     s->_flags |= SC_CANCELLED;
+    if (s->_task && (s->_flags & SC_OPEN)) s->_task->any_cancelled = true;
     if (s->_task && (s->_flags & SC_OPEN)) aw__task_deliver_cancel(s->_task);
 }
 
@@ -55,6 +56,7 @@ int aw_scope_end(aw_scope *s)
     aw__timer_stop(t->loop, scope_timer(s));
     t->scope = s->_parent;
     s->_flags &= ~(unsigned)SC_OPEN;
+    if (s->_flags & SC_CANCELLED) aw__task_recheck_cancelled(t);
     if ((s->_flags & SC_EXPIRED) && (s->_flags & SC_DELIVERED)) return AW_ETIMEDOUT;
     return 0;
 }

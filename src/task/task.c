@@ -60,6 +60,7 @@ aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
     t->root._flags = SC_OPEN;
     t->scope = &t->root;
     t->cancel_requests = 0;
+    t->any_cancelled = false;
     t->wake_err = 0;
     t->unpark = NULL;
     t->unpark_ctx = NULL;
@@ -347,8 +348,17 @@ aw_scope *aw__scope_cancelling(aw_task *t)
     return NULL;
 }
 
+void aw__task_recheck_cancelled(aw_task *t)
+{
+    bool any = false;
+    for (aw_scope *s = t->scope; s; s = s->_parent)
+        if (s->_flags & SC_CANCELLED) { any = true; break; }
+    t->any_cancelled = any;
+}
+
 int aw__check_cancel(aw_task *t)
 {
+    if (AW__LIKELY(!t->any_cancelled)) return 0;
     aw_scope *s = aw__scope_cancelling(t);
     if (AW__LIKELY(!s)) return 0;
     s->_flags |= SC_DELIVERED;
@@ -419,6 +429,7 @@ int aw_task_cancel(aw_task *t, const char *msg)
     t->cancel_requests++;
     if (msg && !t->fut.cancel_msg) t->fut.cancel_msg = aw__strdup(msg);
     t->root._flags |= SC_CANCELLED;
+    t->any_cancelled = true;
     aw__task_deliver_cancel(t);
     return 1;
 }
@@ -428,6 +439,7 @@ int aw_task_uncancel(aw_task *t)
     if (!t || t->fut.magic != AW__MAGIC_TASK) return -EINVAL;
     if (t->cancel_requests > 0 && --t->cancel_requests == 0) {
         t->root._flags &= ~(unsigned)(SC_CANCELLED | SC_DELIVERED);
+        aw__task_recheck_cancelled(t);
         aw__free(t->fut.cancel_msg);
         t->fut.cancel_msg = NULL;
     }
