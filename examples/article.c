@@ -217,6 +217,80 @@ static int keep_main(void *arg, void **result)
     return aw_join(t, result);
 }
 
+static int saving;
+static int save_to_disk(void *arg, void **result)
+{
+    (void)arg;
+    printf("    (save_to_disk starts: 0.2 s of work)\n");
+    int rc = aw_sleep(0.2);
+    if (rc < 0) return rc;
+    saving = 1;
+    printf("    (save_to_disk finished)\n");
+    *result = "saved";
+    return 0;
+}
+
+static int request(void *arg, void **result)
+{
+    return aw_shield((aw_task *)arg, result);
+}
+
+static int shield_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    aw_task *work = aw_create_task(aw_coro(save_to_disk, NULL), "save");
+    aw_task *req = aw_create_task(aw_coro(request, work), "request");
+    aw_sleep(0.05);
+    aw_task_cancel(req, "client went away");
+    int rc = aw_join(req, NULL);
+    SAW("the request sees %s at once; the save is %s", aw_errname(rc), aw_task_done(work) ? "done" : "still running");
+    void *r = NULL;
+    rc = aw_join(work, &r);
+    SAW("the shielded save completes anyway: %s", (char *)r);
+    return 0;
+}
+
+static int child_ok(void *arg, void **result)
+{
+    (void)result;
+    int rc = aw_sleep(0.1);
+    if (rc < 0) {
+        printf("    (child %s cancelled)\n", (char *)arg);
+        return rc;
+    }
+    printf("    (child %s finished)\n", (char *)arg);
+    return 0;
+}
+
+static int child_fails(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    aw_sleep(0.01);
+    return aw_raise(-ECONNRESET, "upstream reset the connection");
+}
+
+static int gather_vs_group(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    void *aws[3] = { aw_coro(child_ok, "g1"), aw_coro(child_fails, NULL), aw_coro(child_ok, "g2") };
+    int rc = aw_gather(3, aws, NULL, NULL, 0);
+    SAW("aw_gather returned %s at once; its other children keep running", aw_errname(rc));
+    aw_sleep(0.2);
+
+    aw_group g;
+    aw_group_begin(&g);
+    aw_group_spawn(&g, aw_coro(child_ok, "t1"), "t1");
+    aw_group_spawn(&g, aw_coro(child_fails, NULL), "failing");
+    aw_group_spawn(&g, aw_coro(child_ok, "t2"), "t2");
+    rc = aw_group_end(&g);
+    size_t n = 0;
+    const aw_group_error *e = aw_group_errors(&g, &n);
+    SAW("aw_group_end returned %s; errors: %zu (task '%s': %s); siblings were cancelled",
+        aw_errname(rc), n, n ? e[0].task_name : "", n && e[0].message ? e[0].message : "");
+    aw_group_clear(&g);
+    return 0;
+}
+
 static int named_main(void *arg, void **result)
 {
     (void)arg; (void)result;
@@ -349,6 +423,15 @@ int main(void)
           "t = asyncio.create_task(job()); await t", "aw_join(aw_create_task(aw_coro(job, NULL), \"kept-job\"), &r);");
     run(aw_coro(keep_main, NULL), NULL, 0);
     SAW("\"done\" printed: %s", said_done ? "yes" : "no");
+
+    scene("shield() protects inner work from cancellation",
+          "await asyncio.shield(save_task)", "aw_shield(save_task, &r);");
+    run(aw_coro(shield_main, NULL), NULL, 0);
+
+    scene("When a child fails: gather returns at once, a TaskGroup cancels the siblings",
+          "await asyncio.gather(a(), b(), c())  vs  async with asyncio.TaskGroup() as tg: ...",
+          "aw_gather(3, aws, r, NULL, 0);  vs  aw_group_begin(&g); aw_group_spawn(&g, ...); aw_group_end(&g);");
+    run(aw_coro(gather_vs_group, NULL), NULL, 0);
 
     scene("Name tasks for debugging",
           "asyncio.create_task(write(), name=\"db-writer\")", "aw_create_task(aw_coro(write, NULL), \"db-writer\");");

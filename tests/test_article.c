@@ -341,6 +341,47 @@ static void row_keep_reference(void **state)
     assert_int_equal(printed_done, 1);
 }
 
+/* Row: shield() protects an inner task from cancellation. */
+static int saved;
+static int save_work(void *arg, void **result)
+{
+    (void)arg;
+    int rc = aw_sleep(2);
+    if (rc < 0) return rc;
+    saved = 1;
+    *result = "saved";
+    return 0;
+}
+
+static int shielded_caller(void *arg, void **result)
+{
+    return aw_shield((aw_task *)arg, result);
+}
+
+static int shield_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    aw_task *work = aw_create_task(aw_coro(save_work, NULL), "save");
+    aw_task *caller = aw_create_task(aw_coro(shielded_caller, work), "caller");
+    assert_int_equal(aw_sleep(1), 0);
+    aw_task_cancel(caller, NULL);
+    assert_int_equal(aw_join(caller, NULL), AW_ECANCELLED);   /* the caller sees the cancel at once */
+    assert_false(aw_task_done(work));                          /* the inner work goes on */
+    assert_int_equal(saved, 0);
+    void *r = NULL;
+    assert_int_equal(aw_join(work, &r), 0);
+    assert_string_equal(r, "saved");
+    assert_int_equal(saved, 1);
+    return 0;
+}
+
+static void row_shield(void **state)
+{
+    (void)state;
+    saved = 0;
+    assert_int_equal(test_run(aw_coro(shield_main, NULL), NULL, NULL), 0);
+}
+
 /* Row: create_task(..., name="x"). */
 static int name_main(void *arg, void **result)
 {
@@ -453,6 +494,7 @@ int main(void)
         cmocka_unit_test(row_create_task_schedules),
         cmocka_unit_test(row_fire_and_forget),
         cmocka_unit_test(row_keep_reference),
+        cmocka_unit_test(row_shield),
         cmocka_unit_test(row_task_names),
         cmocka_unit_test(row_exception_never_retrieved),
         cmocka_unit_test(row_never_awaited),
