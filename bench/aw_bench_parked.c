@@ -1,4 +1,5 @@
-/* parked: N tasks parked on a long sleep at once; (RSS + VmPTE growth) / N bytes per task. */
+/* parked: N tasks parked on a long sleep at once; (RSS + VmPTE growth) / N bytes per task.
+ * argv: N [stack KiB] (default: the loop's default stack size). */
 #include "aw.h"
 #include "bench_util.h"
 
@@ -41,5 +42,6 @@ static int bench(void *arg, void **result)
 int main(int argc, char **argv)
 {
     n = bench_arg(argc, argv, 1, 1000000);
-    return aw_run(aw_coro(bench, NULL), NULL) == 0 ? 0 : 1;
+    aw_run_opts o = { .stack_size = (size_t)bench_arg(argc, argv, 2, 0) * 1024 };  /* optional, KiB */
+    return aw_run_ex(aw_coro(bench, NULL), NULL, &o) == 0 ? 0 : 1;
 }

@@ -615,7 +615,7 @@ typedef int (*aw_stream_handler)(aw_stream *s, void *arg);
 
 typedef struct aw_server_opts {
     aw_stream_opts stream;
-    int backlog;                /* 0: 100 (asyncio's default) */
+    int backlog;                /* 0: 511 (as Redis and nginx; asyncio uses 100) */
     bool reuse_port;            /* SO_REUSEPORT */
     bool no_reuse_address;      /* SO_REUSEADDR is on by default, as in asyncio on POSIX */
     bool dual_stack;            /* host NULL or "::": one IPv6 socket that accepts IPv4 as well */
