@@ -6,24 +6,7 @@
 #include <math.h>
 
 /* Elapsed virtual time within [lo, hi), with room for the rounding of a large clock base. */
-#define assert_elapsed(t0, lo, hi) do {                                         \
-        double e_ = aw_now() - (t0);                                            \
-        if (!(e_ >= (lo) - 1e-6 && e_ < (hi))) fail_msg("elapsed %.9f not in [%g, %g)", e_, (double)(lo), (double)(hi)); \
-    } while (0)
-
-#define I(x) ((void *)(intptr_t)(x))
-#define V(p) ((int)(intptr_t)(p))
-
-static int trace[128];
-static int ntrace;
-static void mark(int v) { if (ntrace < 128) trace[ntrace++] = v; }
-static void trace_reset(void) { ntrace = 0; }
-#define assert_trace(...) do {                                                  \
-        int want_[] = { __VA_ARGS__ };                                          \
-        int n_ = (int)(sizeof want_ / sizeof want_[0]);                         \
-        assert_int_equal(ntrace, n_);                                           \
-        for (int i_ = 0; i_ < n_; i_++) assert_int_equal(trace[i_], want_[i_]);  \
-    } while (0)
+/* assert_elapsed, I, V, mark, trace_reset and assert_trace: tests/test_util.h */
 
 /* A child: sleeps arg/10 seconds, then returns arg; arg % 10 == 9 fails with
  * -EIO. Records v on success, -v when it ends with an error. */

@@ -4,23 +4,7 @@
 #include <errno.h>
 #include <math.h>
 
-/* Elapsed virtual time within [lo, hi), with room for the rounding of a large clock base. */
-#define assert_elapsed(t0, lo, hi) do {                                         \
-        double e_ = aw_now() - (t0);                                            \
-        if (!(e_ >= (lo) - 1e-6 && e_ < (hi))) fail_msg("elapsed %.9f not in [%g, %g)", e_, (double)(lo), (double)(hi)); \
-    } while (0)
-
-/* An order log: each task appends a small number when something happens. */
-static int trace[128];
-static int ntrace;
-static void mark(int v) { if (ntrace < 128) trace[ntrace++] = v; }
-static void trace_reset(void) { ntrace = 0; memset(trace, 0, sizeof trace); }
-#define assert_trace(...) do {                                                  \
-        int want_[] = { __VA_ARGS__ };                                          \
-        int n_ = (int)(sizeof want_ / sizeof want_[0]);                         \
-        assert_int_equal(ntrace, n_);                                           \
-        for (int i_ = 0; i_ < n_; i_++) assert_int_equal(trace[i_], want_[i_]);  \
-    } while (0)
+/* assert_elapsed, mark, trace_reset and assert_trace: tests/test_util.h */
 
 /* A child that records what a call returned: rcs[id] */
 static int rcs[16];

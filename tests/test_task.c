@@ -4,9 +4,6 @@
 
 #include <math.h>
 
-static int trace[64];
-static int ntrace;
-static void mark(int v) { if (ntrace < 64) trace[ntrace++] = v; }
 
 /* ---- coroutine objects ---- */
 

@@ -45,6 +45,28 @@ static inline int test_run(aw_coro *c, void **result, test_reports *r)
     return aw_run_ex(c, result, &o);
 }
 
+/* Elapsed loop time since t0 is in [lo, hi) (virtual clock: exact deadlines). */
+#define assert_elapsed(t0, lo, hi) do {                                         \
+        double e_ = aw_now() - (t0);                                            \
+        if (!(e_ >= (lo) - 1e-6 && e_ < (hi))) fail_msg("elapsed %.9f not in [%g, %g)", e_, (double)(lo), (double)(hi)); \
+    } while (0)
+
+/* Integers carried in void * arguments and results. */
+#define I(x) ((void *)(intptr_t)(x))
+#define V(p) ((int)(intptr_t)(p))
+
+/* A trace of events, to assert on order. */
+static int trace[256];
+static int ntrace;
+static inline void mark(int v) { if (ntrace < 256) trace[ntrace++] = v; }
+static inline void trace_reset(void) { ntrace = 0; }
+#define assert_trace(...) do {                                                  \
+        int want_[] = { __VA_ARGS__ };                                          \
+        int n_ = (int)(sizeof want_ / sizeof want_[0]);                         \
+        assert_int_equal(ntrace, n_);                                           \
+        for (int i_ = 0; i_ < n_; i_++) assert_int_equal(trace[i_], want_[i_]);  \
+    } while (0)
+
 #define assert_contains(hay, needle) do {                                          \
         const char *h_ = (hay), *n_ = (needle);                                    \
         if (!strstr(h_, n_)) fail_msg("expected \"%s\" in:\n%s", n_, h_);          \
