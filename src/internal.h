@@ -404,6 +404,12 @@ int  aw__coro_take(aw_coro *c, aw_fn *fn, void **arg, const char **name,
                    const char **file, int *line);
 /* Report coroutine objects of this loop that were never awaited, and free them. */
 void aw__coros_report_unawaited(aw_loop *loop);
+/* Fill a Unix socket address for path: 0 or -ENAMETOOLONG; *len is the address length. */
+struct sockaddr_un;
+int aw__sockaddr_un(const char *path, struct sockaddr_un *sun, socklen_t *len);
+/* Start a detached thread with every signal blocked (signals belong to the
+ * program's own threads): 0 or -errno. */
+int aw__thread_start(void *(*fn)(void *), void *arg, pthread_t *out);
 /* Is x a coroutine handle (by its tag bits)? */
 bool aw__is_coro_handle(const void *x);
 

@@ -363,12 +363,8 @@ int aw__service_start(struct aw__debug *d)
     pthread_mutex_unlock(&d->mu);
     /* The thread takes no signals: they belong to the program's threads (and
      * SIGINT's handler must not interrupt the thread's poll). */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&d->thread, NULL, service_main, d);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) return -rc;
+    int rc = aw__thread_start(service_main, d, &d->thread);
+    if (rc < 0) return rc;
     d->started = true;
     return 0;
 }

@@ -226,11 +226,9 @@ int aw__open_unix_connection(const char *path, const aw_connect_opts *opts, aw_s
     if (rc < 0) return rc;
     if (!path || !out || !*path) return -EINVAL;
     struct sockaddr_un sun;
-    memset(&sun, 0, sizeof sun);
-    sun.sun_family = AF_UNIX;
-    size_t plen = strlen(path);
-    if (plen >= sizeof sun.sun_path) return -ENAMETOOLONG;
-    memcpy(sun.sun_path, path, plen);
+    socklen_t sunlen;
+    rc = aw__sockaddr_un(path, &sun, &sunlen);
+    if (rc < 0) return rc;
     double timeout = opts ? opts->timeout : 0;
     if (isnan(timeout)) return -EINVAL;
     int fd = aw_socket(AF_UNIX, SOCK_STREAM, 0);
@@ -243,7 +241,7 @@ int aw__open_unix_connection(const char *path, const aw_connect_opts *opts, aw_s
     double pause = 0.001;
     for (;;) {
         rc = aw__sock_connect(fd, (struct sockaddr *)&sun,
-                              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1), file, line);
+                              sunlen, file, line);
         if (rc != -EAGAIN) break;
         rc = aw__sleep(pause, file, line);
         if (rc < 0) break;

@@ -123,16 +123,7 @@ static void adopt(pid_t pid, int pidfd)
     if (!reaper.started) {
         reaper.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (reaper.efd >= 0) {
-            sigset_t all, old;
-            sigfillset(&all);
-            pthread_sigmask(SIG_SETMASK, &all, &old);
-            pthread_attr_t attr;
-            pthread_attr_init(&attr);
-            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-            pthread_t th;
-            if (pthread_create(&th, &attr, reaper_main, NULL) == 0) reaper.started = true;
-            pthread_attr_destroy(&attr);
-            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            if (aw__thread_start(reaper_main, NULL, NULL) == 0) reaper.started = true;
             if (!reaper.started) {
                 close(reaper.efd);
                 reaper.efd = -1;

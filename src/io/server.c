@@ -333,11 +333,9 @@ int aw__start_unix_server(const char *path, aw_stream_handler handler, void *arg
     if (rc < 0) return rc;
     if (!handler || !out || !path || !*path) return -EINVAL;
     struct sockaddr_un sun;
-    memset(&sun, 0, sizeof sun);
-    sun.sun_family = AF_UNIX;
-    size_t plen = strlen(path);
-    if (plen >= sizeof sun.sun_path) return -ENAMETOOLONG;
-    memcpy(sun.sun_path, path, plen);
+    socklen_t sunlen;
+    rc = aw__sockaddr_un(path, &sun, &sunlen);
+    if (rc < 0) return rc;
     aw_server *srv;
     rc = server_new(t->loop, handler, arg, opts, &srv);
     if (rc < 0) return rc;
@@ -348,7 +346,7 @@ int aw__start_unix_server(const char *path, aw_stream_handler handler, void *arg
     if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(path);
     int fd = aw_socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) { rc = fd; goto out_release; }
-    if (bind(fd, (struct sockaddr *)&sun, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1)) < 0) {
+    if (bind(fd, (struct sockaddr *)&sun, sunlen) < 0) {
         rc = -errno;
         close(fd);
         aw__free(srv->unix_path);

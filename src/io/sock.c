@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <sys/sendfile.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 /*
@@ -216,6 +217,19 @@ int aw__sock_sendfile(int fd, int file_fd, long long *offset, size_t count, size
         }
         return -errno;
     }
+    return 0;
+}
+
+/* ---- Unix socket addresses ---- */
+
+int aw__sockaddr_un(const char *path, struct sockaddr_un *sun, socklen_t *len)
+{
+    size_t plen = strlen(path);
+    memset(sun, 0, sizeof *sun);
+    sun->sun_family = AF_UNIX;
+    if (plen >= sizeof sun->sun_path) return -ENAMETOOLONG;
+    memcpy(sun->sun_path, path, plen);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1);
     return 0;
 }
 

@@ -157,20 +157,25 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Start one worker (pool.mu not held), with every signal blocked. */
-static int start_worker(void)
+int aw__thread_start(void *(*fn)(void *), void *arg, pthread_t *out)
 {
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (!out) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_t th;
-    int rc = pthread_create(&th, &attr, worker_main, NULL);
+    int rc = pthread_create(out ? out : &th, &attr, fn, arg);
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return -rc;
+}
+
+/* Start one worker (pool.mu not held). */
+static int start_worker(void)
+{
+    return aw__thread_start(worker_main, NULL, NULL);
 }
 
 /* Queue w on lane. 0, or -EAGAIN when no thread can be started at all. */
