@@ -1,10 +1,10 @@
 /* echo_server: a TCP echo server, one task per connection.
  *
- *   echo_server [PORT] [--host HOST] [--duration SECONDS]
+ *   echo_server [PORT] [--host HOST] [--duration SECONDS] [--tls CERT KEY]
  *
  * Listens on 127.0.0.1:PORT (default 9000; 0 picks a free port) and prints
  * "listening on HOST:PORT". Runs until SIGINT or SIGTERM, or for --duration
- * seconds. */
+ * seconds. --tls serves TLS with the certificate chain CERT and key KEY (PEM). */
 #include <aw.h>
 
 #include <errno.h>
@@ -34,14 +34,25 @@ typedef struct opts {
     const char *host;
     int port;
     double duration;
+    const char *cert, *key;     /* --tls CERT KEY */
 } opts;
 
 static int serve(void *arg, void **result)
 {
     (void)result;
     opts *o = arg;
+    aw_server_opts so = { .tls = NULL };
+    if (o->cert) {              /* --tls: the same server, over TLS */
+        so.tls = aw_tls_config_new(AW_TLS_SERVER);
+        if (!so.tls || aw_tls_config_set_cert(so.tls, o->cert, o->key) < 0) {
+            fprintf(stderr, "echo_server: %s\n", so.tls ? aw_tls_config_error(so.tls) : strerror(errno));
+            aw_tls_config_free(so.tls);
+            return -EINVAL;
+        }
+    }
     aw_server *srv;
-    int rc = aw_start_server(o->host, o->port, echo, NULL, NULL, &srv);
+    int rc = aw_start_server(o->host, o->port, echo, NULL, &so, &srv);
+    aw_tls_config_free(so.tls);
     if (rc < 0) {
         fprintf(stderr, "echo_server: cannot listen on %s:%d: %s\n", o->host, o->port, aw_strerror(rc));
         return rc;
@@ -70,9 +81,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--host") && i + 1 < argc) o.host = argv[++i];
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc) o.duration = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--tls") && i + 2 < argc) { o.cert = argv[++i]; o.key = argv[++i]; }
         else if (argv[i][0] != '-') o.port = atoi(argv[i]);
         else {
-            fprintf(stderr, "usage: echo_server [PORT] [--host HOST] [--duration SECONDS]\n");
+            fprintf(stderr, "usage: echo_server [PORT] [--host HOST] [--duration SECONDS] [--tls CERT KEY]\n");
             return 2;
         }
     }

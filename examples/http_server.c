@@ -1,13 +1,14 @@
 /* http_server: an HTTP/1.1 keep-alive "Hello, World!" server.
  *
  *   http_server [PORT] [--host HOST] [--duration SECONDS] [--idle-timeout SECONDS]
- *                      [--max-header BYTES]
+ *                      [--max-header BYTES] [--tls CERT KEY]
  *
  * Listens on 127.0.0.1:PORT (default 8080; 0 picks a free port). Every GET or
  * HEAD gets "Hello, World!\n"; a malformed request gets 400 and the connection
  * is closed; a request head larger than --max-header (default 8 KiB) gets 400
  * as well. A connection idle for --idle-timeout seconds (default 10) is closed.
- * Pipelined requests are answered in one write. */
+ * Pipelined requests are answered in one write. --tls serves HTTPS with the
+ * certificate chain CERT and key KEY (PEM). */
 #include <aw.h>
 
 #include <errno.h>
@@ -194,6 +195,7 @@ typedef struct opts {
     const char *host;
     int port;
     double duration;
+    const char *cert, *key;     /* --tls CERT KEY */
 } opts;
 
 static int serve(void *arg, void **result)
@@ -201,8 +203,19 @@ static int serve(void *arg, void **result)
     (void)result;
     opts *o = arg;
     aw_server_opts so = { .stream = { .limit = max_header } };
+    if (o->cert) {              /* --tls: HTTPS */
+        so.tls = aw_tls_config_new(AW_TLS_SERVER);
+        const char *alpn[] = { "http/1.1" };
+        if (!so.tls || aw_tls_config_set_cert(so.tls, o->cert, o->key) < 0 ||
+            aw_tls_config_set_alpn(so.tls, alpn, 1) < 0) {
+            fprintf(stderr, "http_server: %s\n", so.tls ? aw_tls_config_error(so.tls) : strerror(errno));
+            aw_tls_config_free(so.tls);
+            return -EINVAL;
+        }
+    }
     aw_server *srv;
     int rc = aw_start_server(o->host, o->port, client, NULL, &so, &srv);
+    aw_tls_config_free(so.tls);
     if (rc < 0) {
         fprintf(stderr, "http_server: cannot listen on %s:%d: %s\n", o->host, o->port, aw_strerror(rc));
         return rc;
@@ -230,12 +243,13 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--host") && i + 1 < argc) o.host = argv[++i];
         else if (!strcmp(argv[i], "--duration") && i + 1 < argc) o.duration = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--tls") && i + 2 < argc) { o.cert = argv[++i]; o.key = argv[++i]; }
         else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) idle_timeout = atof(argv[++i]);
         else if (!strcmp(argv[i], "--max-header") && i + 1 < argc) max_header = (size_t)atol(argv[++i]);
         else if (argv[i][0] != '-') o.port = atoi(argv[i]);
         else {
             fprintf(stderr, "usage: http_server [PORT] [--host HOST] [--duration SECONDS] "
-                            "[--idle-timeout SECONDS] [--max-header BYTES]\n");
+                            "[--idle-timeout SECONDS] [--max-header BYTES] [--tls CERT KEY]\n");
             return 2;
         }
     }

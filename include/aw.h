@@ -583,12 +583,16 @@ AW_API int aw__stream_fill(aw_stream *s, size_t *added, const char *file, int li
 AW_API int aw__stream_drain(aw_stream *s, const char *file, int line);
 AW_API int aw__stream_wait_closed(aw_stream *s, const char *file, int line);
 
+/* TLS settings: see the TLS section below. */
+typedef struct aw_tls_config aw_tls_config;
+
 /* Clients. */
 typedef struct aw_connect_opts {
     aw_stream_opts stream;
     double timeout;             /* for the whole connect (all attempts); 0: none */
     double happy_eyeballs_delay;/* start the next address after this long; 0: 0.25 s; < 0: one at a time */
     int family;                 /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+    aw_tls_config *tls;         /* a client TLS config: the stream is TLS once the handshake is done */
 } aw_connect_opts;
 
 /* Resolve host and connect to port, trying every address (happy eyeballs:
@@ -621,6 +625,7 @@ typedef struct aw_server_opts {
     bool dual_stack;            /* host NULL or "::": one IPv6 socket that accepts IPv4 as well */
     int family;                 /* AF_UNSPEC (0), AF_INET or AF_INET6 */
     double accept_retry_delay;  /* pause after EMFILE/ENFILE/ENOBUFS/ENOMEM on accept; 0: 1 s */
+    aw_tls_config *tls;         /* a server TLS config: each connection's handshake runs before its handler */
 } aw_server_opts;
 
 /* Listen on every address of host (NULL: all interfaces) at port (0: a free
@@ -1299,6 +1304,125 @@ AW_API int aw_loop_set_watchdog(aw_loop *loop, double seconds);
  * signal name or number) likewise prints the tree to stderr on that signal.
  * 0, -EINVAL, -EADDRINUSE (a live server answers at path), -errno. */
 AW_API int aw_loop_serve_debug(aw_loop *loop, const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* TLS (src/io/tls.c, on OpenSSL)                                            */
+/* ------------------------------------------------------------------------ */
+
+/* TLS sits under a stream: aw_open_connection and aw_start_server take a
+ * config in their options (opts.tls), aw_stream_start_tls upgrades a plain
+ * stream in place (STARTTLS), and from then on every stream call (read,
+ * readline, readuntil, write, drain, write_eof, close) works the same on the
+ * encrypted connection. Handshake, reads, writes and the close_notify at close
+ * are suspension points: they honour cancellation and deadlines.
+ *
+ * OpenSSL is optional at build time: without it aw_tls_available() is false,
+ * aw_tls_config_new fails with errno ENOTSUP and every other TLS call returns
+ * -ENOTSUP.
+ *
+ * A config is reference-counted and becomes immutable at its first use (when
+ * a connection, a server or aw_stream_start_tls takes it): setters then fail
+ * with AW_EINVALSTATE. It may be freed as soon as it has been handed over, and
+ * one config may be shared by several loops and threads.
+ *
+ * Errors: AW_ETLSVERIFY ("certificate verify failed: ...", also for a hostname
+ * mismatch), AW_ETLS for protocol errors (OpenSSL's reason in the message),
+ * -ECONNRESET for a peer that closes during the handshake, AW_ETIMEDOUT when
+ * the handshake takes longer than the handshake timeout. The message comes
+ * through aw_raise (aw_task_error_message). */
+typedef struct aw_tls_config aw_tls_config;
+
+enum aw_tls_role { AW_TLS_CLIENT = 0, AW_TLS_SERVER = 1 };
+
+/* Peer verification (Python's ssl.CERT_*). */
+enum aw_tls_verify {
+    AW_TLS_VERIFY_NONE = 0,      /* client: accept any certificate; server: ask for none (server default) */
+    AW_TLS_VERIFY_OPTIONAL = 1,  /* server: ask for a client certificate and verify one if given */
+    AW_TLS_VERIFY_REQUIRED = 2,  /* client default: verify the server; server: require a client certificate */
+};
+
+enum aw_tls_version { AW_TLS_1_2 = 0x0303, AW_TLS_1_3 = 0x0304 };
+
+/* True when aw was built with OpenSSL. */
+AW_API bool aw_tls_available(void);
+
+/* A new config for role (AW_TLS_CLIENT or AW_TLS_SERVER) with one reference.
+ * Defaults: TLS 1.2 minimum; clients verify the server's certificate and
+ * hostname against the system trust store unless a CA is set; handshake
+ * timeout 60 s, shutdown timeout 30 s (asyncio's); no ALPN; no client session
+ * cache. NULL with errno = EINVAL, ENOMEM, ENOTSUP (no OpenSSL). */
+AW_API aw_tls_config *aw_tls_config_new(int role);
+/* Take another reference (returns c). */
+AW_API aw_tls_config *aw_tls_config_ref(aw_tls_config *c);
+/* Drop a reference; the last one frees c. NULL is ignored. */
+AW_API void aw_tls_config_free(aw_tls_config *c);
+/* The message of the last setter that failed on c ("" if none). */
+AW_API const char *aw_tls_config_error(const aw_tls_config *c);
+
+/* Trust the CAs in cafile (PEM) and/or the hashed directory capath (either may
+ * be NULL). 0, -EINVAL, -ENOENT, AW_ETLS (unreadable). */
+AW_API int aw_tls_config_set_ca(aw_tls_config *c, const char *cafile, const char *capath);
+/* Trust the system's default store as well (a client does so by itself when
+ * no CA is set). */
+AW_API int aw_tls_config_load_default_ca(aw_tls_config *c);
+/* Our certificate chain (PEM, leaf first) and private key (PEM; NULL: in the
+ * chain file). Required for a server. -ENOENT, AW_ETLS (bad file, key does
+ * not match the certificate). */
+AW_API int aw_tls_config_set_cert(aw_tls_config *c, const char *chain_file, const char *key_file);
+/* enum aw_tls_verify. */
+AW_API int aw_tls_config_set_verify(aw_tls_config *c, int mode);
+/* Client: check that the server's certificate is valid for the name it was
+ * reached by (on by default; off has no effect with AW_TLS_VERIFY_NONE). */
+AW_API int aw_tls_config_set_check_hostname(aw_tls_config *c, bool on);
+/* Client: the name sent as SNI and checked against the certificate, instead of
+ * the host given to aw_open_connection (asyncio's server_hostname). IP literals
+ * are checked as addresses and never sent as SNI. */
+AW_API int aw_tls_config_set_server_name(aw_tls_config *c, const char *name);
+/* ALPN protocols in order of preference ("h2", "http/1.1"); each 1-255 bytes.
+ * A server picks its first that the client offers, and none when there is no
+ * overlap. n = 0 clears the list. */
+AW_API int aw_tls_config_set_alpn(aw_tls_config *c, const char *const *protos, size_t n);
+/* Lowest protocol version accepted: AW_TLS_1_2 (default) or AW_TLS_1_3. */
+AW_API int aw_tls_config_set_min_version(aw_tls_config *c, int version);
+/* Client: keep up to max_entries sessions (one per peer address and server
+ * name) and offer them on later connections to resume without a full
+ * handshake. 0 (default) keeps none. A TLS 1.3 ticket arrives after the
+ * handshake and is taken when the connection next reads. */
+AW_API int aw_tls_config_set_session_cache(aw_tls_config *c, size_t max_entries);
+/* Handshake and shutdown timeouts in seconds (> 0; INFINITY for none):
+ * asyncio's ssl_handshake_timeout (60) and ssl_shutdown_timeout (30). The
+ * shutdown timeout bounds the final send of a closing stream and its
+ * close_notify, which run shielded from cancellation. */
+AW_API int aw_tls_config_set_timeouts(aw_tls_config *c, double handshake, double shutdown);
+
+/* Upgrade a plain stream to TLS in place (asyncio's StreamWriter.start_tls):
+ * what is queued is sent first, bytes already buffered past the plain part are
+ * fed to TLS, then the handshake runs in the role of config (client: verify
+ * against server_hostname, or the config's server name when NULL). On failure
+ * the stream is closed (its handle stays valid: close it) and later calls give
+ * the error. AW_EINVALSTATE (already TLS, closing, half-closed), AW_EBUSY
+ * (another task is reading), handshake errors. */
+#define aw_stream_start_tls(s, config, server_hostname) \
+    aw__stream_start_tls((s), (config), (server_hostname), __FILE__, __LINE__)
+AW_API int aw__stream_start_tls(aw_stream *s, aw_tls_config *config, const char *server_hostname,
+                                const char *file, int line);
+
+/* What was negotiated on a TLS stream (asyncio's get_extra_info("ssl_object")). */
+typedef struct aw_tls_info {
+    const char *version;        /* "TLSv1.3" (static) */
+    const char *cipher;         /* "TLS_AES_256_GCM_SHA384" (static) */
+    char alpn[256];             /* the ALPN protocol chosen, "" if none */
+    char server_name[256];      /* client: the name verified; server: the SNI the client sent; "" if none */
+    char peer_subject[256];     /* the peer certificate's subject, one line; "" if none */
+    bool peer_verified;         /* the peer presented a certificate and it was verified */
+    bool session_reused;        /* resumed without a full handshake */
+    bool clean_eof;             /* the stream ended with the peer's close_notify; false while
+                                   open, or when the peer just closed (a truncation would look so) */
+} aw_tls_info;
+
+AW_API bool aw_stream_is_tls(const aw_stream *s);
+/* 0 and *out; -EINVAL for a plain stream, AW_EINVALSTATE before the handshake is done. */
+AW_API int aw_stream_tls_info(const aw_stream *s, aw_tls_info *out);
 
 #ifdef __cplusplus
 }

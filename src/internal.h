@@ -446,6 +446,7 @@ struct aw_stream {
     struct aw_server *srv;      /* the server of a connection, or NULL */
     aw__node srv_node;          /* in the server's list of connections */
     aw_task *task;              /* the connection's handler task */
+    struct aw__tls *tls;        /* TLS under the stream (src/io/tls.c), NULL when plain */
 };
 
 /* A stream on fds the caller has made non-blocking and close-on-exec. */
@@ -501,6 +502,48 @@ void aw__sys_loop_close(aw_loop *loop);
 void aw__signal_loop_close(aw_loop *loop);
 void aw__process_loop_close(aw_loop *loop);
 
+
+/* ---- TLS (src/io/tls.c): OpenSSL under a stream ---- */
+
+/* stream.c sends and receives through these when s->tls is set; the TLS layer
+ * in turn reads and writes the fds through its own BIO. */
+
+/* One read of application data into dst (waiting for it): 0 and *got, 0 and
+ * s->r_eof at the end (close_notify, or a peer that just closed), or an error
+ * (also left in s->rerr when it is fatal). */
+int     aw__tls_read(aw_stream *s, aw_task *t, char *dst, size_t cap, size_t *got,
+                     const char *file, int line);
+/* Write as much of iov as the socket takes now, as writev(2): the bytes
+ * written, or -1 with errno set (EAGAIN: wait with aw__tls_wait_write; an aw
+ * code such as AW_ETLS is stored negated, so -errno is the error). After
+ * EAGAIN the next call must start with the same bytes (the stream's queue
+ * guarantees it). Never suspends. */
+ssize_t aw__tls_writev(aw_stream *s, const struct iovec *iov, int cnt);
+/* The flusher, after EAGAIN: wait for what TLS needs (the handshake to end,
+ * the socket to drain, or rarely input). While the stream is closing the wait
+ * is shielded and bounded by the shutdown timeout. */
+int     aw__tls_wait_write(aw_stream *s, aw_task *t, const char *file, int line);
+/* Try to send close_notify now: 0 when sent or moot, 1 when it must wait for
+ * the socket (the flusher then finishes it with aw__tls_flush_end). */
+int     aw__tls_close_notify(aw_stream *s);
+/* The flusher, once the queue is empty: send close_notify if the stream is
+ * closing or half-closing, waiting as needed. 0 or an error. */
+int     aw__tls_flush_end(aw_stream *s, aw_task *t);
+/* Free the TLS state (the last reference to the stream went). */
+void    aw__tls_free(aw_stream *s);
+/* The fd's own write, below TLS (stream.c): send(MSG_NOSIGNAL) or a pipe write. */
+ssize_t aw__stream_raw_write(aw_stream *s, const void *p, size_t n);
+
+/* Check that c fits role and freeze it (load the default CAs a client needs):
+ * 0, -EINVAL, AW_ETLS, -ENOTSUP. connect.c and server.c call it before they start. */
+int aw__tls_config_check(aw_tls_config *c, int role);
+/* The handshakes of a new stream: a client (connect.c; host is what was
+ * dialled, NULL for a Unix socket) or a server connection (server.c, in the
+ * connection's task, before its handler; failures are reported in debug mode). */
+int aw__tls_client_start(aw_stream *s, aw_tls_config *c, const char *host, const char *file, int line);
+int aw__tls_server_start(aw_stream *s, aw_tls_config *c, const char *file, int line);
+/* Test hook: OpenSSL's error queue of this thread holds something. */
+AW_API bool aw__tls_errors_pending(void);
 
 /* ---- sync and combine: wait queues, loop binding (src/sync/, src/combine/) ---- */
 

@@ -194,6 +194,7 @@ int aw__open_connection(const char *host, int port, const aw_connect_opts *opts,
     int rc = aw__suspend_check(&t);
     if (rc < 0) return rc;
     if (!host || !out || port <= 0 || port > 65535) return -EINVAL;
+    if (opts && opts->tls && (rc = aw__tls_config_check(opts->tls, AW_TLS_CLIENT)) < 0) return rc;
     double timeout = opts ? opts->timeout : 0;
     double delay = opts && opts->happy_eyeballs_delay ? opts->happy_eyeballs_delay : DEFAULT_DELAY;
     if (isnan(timeout) || isnan(delay)) return -EINVAL;
@@ -214,6 +215,10 @@ int aw__open_connection(const char *host, int port, const aw_connect_opts *opts,
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     rc = aw__stream_new(fd, fd, true, opts ? &opts->stream : NULL, out);
     if (rc < 0) aw_sock_close(fd);
+    else if (opts && opts->tls && (rc = aw__tls_client_start(*out, opts->tls, host, file, line)) < 0) {
+        aw_stream_abort(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -225,6 +230,7 @@ int aw__open_unix_connection(const char *path, const aw_connect_opts *opts, aw_s
     int rc = aw__suspend_check(&t);
     if (rc < 0) return rc;
     if (!path || !out || !*path) return -EINVAL;
+    if (opts && opts->tls && (rc = aw__tls_config_check(opts->tls, AW_TLS_CLIENT)) < 0) return rc;
     struct sockaddr_un sun;
     socklen_t sunlen;
     rc = aw__sockaddr_un(path, &sun, &sunlen);
@@ -254,5 +260,9 @@ int aw__open_unix_connection(const char *path, const aw_connect_opts *opts, aw_s
     }
     rc = aw__stream_new(fd, fd, true, opts ? &opts->stream : NULL, out);
     if (rc < 0) aw_sock_close(fd);
+    else if (opts && opts->tls && (rc = aw__tls_client_start(*out, opts->tls, NULL, file, line)) < 0) {
+        aw_stream_abort(*out);
+        *out = NULL;
+    }
     return rc;
 }

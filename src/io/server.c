@@ -53,11 +53,13 @@ struct aw_server {
     char *unix_path;            /* removed on close if it is still our socket */
     dev_t unix_dev;
     ino_t unix_ino;
+    aw_tls_config *tls;         /* a reference, or NULL for plain connections */
 };
 
 static void server_unref(aw_server *srv)
 {
     if (--srv->refs > 0) return;
+    aw_tls_config_free(srv->tls);
     aw__free(srv->unix_path);
     aw__free(srv);
 }
@@ -97,6 +99,11 @@ static int conn_main(void *arg, void **result)
     aw_server *srv = s->srv;
     aw_loop *loop = srv->loop;
     aw_task *t = loop->current;
+    /* TLS: the handshake runs here, so a slow client never holds up accepting */
+    if (srv->tls && aw__tls_server_start(s, srv->tls, __FILE__, __LINE__) < 0) {
+        conn_done(s, true);
+        return 0;
+    }
     int rc = srv->handler(s, srv->arg);
     if (rc < 0 && rc != AW_ECANCELLED) {
         bool own = t->err_code == rc && t->err_msg;
@@ -205,8 +212,11 @@ static int accept_main(void *arg, void **result)
 static int server_new(aw_loop *loop, aw_stream_handler handler, void *arg, const aw_server_opts *o,
                       aw_server **out)
 {
+    int rc = o && o->tls ? aw__tls_config_check(o->tls, AW_TLS_SERVER) : 0;
+    if (rc < 0) return rc;
     aw_server *srv = aw__calloc(1, sizeof *srv);
     if (!srv) return -ENOMEM;
+    if (o && o->tls) srv->tls = aw_tls_config_ref(o->tls);
     srv->loop = loop;
     srv->handler = handler;
     srv->arg = arg;

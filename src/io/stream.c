@@ -110,6 +110,7 @@ void aw__stream_unref(aw_stream *s)
 {
     if (--s->refs > 0) return;
     close_fds(s);
+    if (s->tls) aw__tls_free(s);
     aw__free(s->rbuf);
     aw__free(s->wbuf);
     aw__free(s);
@@ -147,6 +148,7 @@ static ssize_t pipe_writev(int fd, const struct iovec *iov, int cnt)
 
 static ssize_t sys_writev(aw_stream *s, const struct iovec *iov, int cnt)
 {
+    if (s->tls) return aw__tls_writev(s, iov, cnt);
     if (s->is_sock) {
         if (cnt == 1) return send(s->wfd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
         struct msghdr m;
@@ -158,11 +160,20 @@ static ssize_t sys_writev(aw_stream *s, const struct iovec *iov, int cnt)
     return pipe_writev(s->wfd, iov, cnt);
 }
 
-static ssize_t sys_write(aw_stream *s, const void *p, size_t n)
+ssize_t aw__stream_raw_write(aw_stream *s, const void *p, size_t n)
 {
     if (s->is_sock) return send(s->wfd, p, n, MSG_NOSIGNAL);
     struct iovec v = { (void *)p, n };
     return pipe_writev(s->wfd, &v, 1);
+}
+
+static ssize_t sys_write(aw_stream *s, const void *p, size_t n)
+{
+    if (s->tls) {
+        struct iovec v = { (void *)p, n };
+        return aw__tls_writev(s, &v, 1);
+    }
+    return aw__stream_raw_write(s, p, n);
 }
 
 static void shut_wr(aw_stream *s)
@@ -210,13 +221,15 @@ static int flusher_main(void *arg, void **result)
         }
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == EAGAIN) {
-            rc = aw__fd_wait(t, s->wfd, 2, __FILE__, __LINE__);
+            rc = s->tls ? aw__tls_wait_write(s, t, __FILE__, __LINE__)
+                        : aw__fd_wait(t, s->wfd, 2, __FILE__, __LINE__);
             if (rc < 0) break;
             continue;
         }
         rc = r < 0 ? -errno : -EIO;
         break;
     }
+    if (rc == 0 && s->tls) rc = aw__tls_flush_end(s, t);
     flusher_done(s, rc);
     return 0;
 }
@@ -247,6 +260,8 @@ void aw__stream_shut(aw_stream *s, bool abort)
     if (s->closed) return;
     s->closing = true;
     bool pending = s->wend > s->wstart && s->wfd >= 0 && !s->werr;
+    /* TLS: close_notify goes out first, by the flusher when the socket is full */
+    if (s->tls && !abort && !pending && s->wfd >= 0 && !s->werr) pending = aw__tls_close_notify(s) > 0;
     if (abort || !pending) {
         close_fds(s);
         return;
@@ -326,6 +341,7 @@ static inline void mark_drained(aw_stream *s, aw_loop *loop, int fd)
 static int read_once(aw_stream *s, aw_task *t, char *dst, size_t cap, size_t *got,
                      const char *file, int line)
 {
+    if (s->tls) return aw__tls_read(s, t, dst, cap, got, file, line);
     aw_loop *loop = t->loop;
     *got = 0;
     for (;;) {
@@ -761,8 +777,12 @@ int aw_stream_write_eof(aw_stream *s)
     if (s->werr) return s->werr;
     if (s->closing || s->wfd < 0) return AW_EINVALSTATE;
     if (s->wr_shut || s->eof_pending) return 0;
-    if (s->wend == s->wstart) shut_wr(s);
-    else s->eof_pending = true;
+    if (s->wend == s->wstart && !(s->tls && aw__tls_close_notify(s) > 0)) {
+        shut_wr(s);
+    } else {
+        s->eof_pending = true;
+        if (!s->flusher) return start_flusher(s);  /* TLS: close_notify waits for room */
+    }
     return 0;
 }
 

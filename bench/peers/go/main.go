@@ -20,6 +20,7 @@
 //	                thing as a trip through an OS thread pool. Runs with
 //	                GOMAXPROCS = number of CPUs. us per round trip.
 //	echo_server PORT  net.Listen + one goroutine per connection, echoing
+//	tls_echo_server PORT CERT KEY  the same over crypto/tls (PEM files)
 //	http_server PORT  net/http "Hello, World!" server
 //
 // All workloads except to_thread run with GOMAXPROCS=1 so that, like aw,
@@ -31,6 +32,7 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -247,6 +249,42 @@ func echoServer(port int) {
 	}
 }
 
+func tlsEchoServer(port int, certFile, keyFile string) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	ln, err := tls.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on %s (go crypto/tls, GOMAXPROCS=%d)\n", ln.Addr(), runtime.GOMAXPROCS(0))
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			continue
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			buf := make([]byte, 16384)
+			for {
+				m, err := c.Read(buf)
+				if m > 0 {
+					if _, werr := c.Write(buf[:m]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}(c)
+	}
+}
+
 func httpServer(port int) {
 	body := []byte("Hello, World!\n")
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -306,6 +344,13 @@ func main() {
 	switch what {
 	case "echo_server":
 		echoServer(arg(1, 9000))
+		return
+	case "tls_echo_server":
+		if len(args) < 4 {
+			fmt.Fprintln(os.Stderr, "usage: gobench tls_echo_server PORT CERT KEY")
+			os.Exit(2)
+		}
+		tlsEchoServer(arg(1, 9443), args[2], args[3])
 		return
 	case "http_server":
 		httpServer(arg(1, 8080))
