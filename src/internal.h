@@ -372,7 +372,16 @@ void aw__task_wake(aw_task *t, int err);
  * scope that delivered it), else 0. */
 int  aw__check_cancel(aw_task *t);
 /* Entry checks of every suspension point: in a task, not cancelled. */
-int  aw__suspend_check(aw_task **out);
+int  aw__cancel_slow(aw_task *t);
+static inline int aw__suspend_check(aw_task **out)
+{
+    aw_loop *loop = aw__loop_tls;
+    aw_task *t = loop ? loop->current : NULL;
+    *out = t;
+    if (AW__UNLIKELY(!t)) return AW_ENOTASK;
+    if (AW__LIKELY(!t->any_cancelled)) return 0;    /* the common case: no scope is cancelled */
+    return aw__cancel_slow(t);
+}
 /* Deliver a cancel to t if it is parked and now effectively cancelled. */
 void aw__task_deliver_cancel(aw_task *t);
 void aw__task_step(aw_loop *loop, aw_task *t);

@@ -365,12 +365,8 @@ int aw__check_cancel(aw_task *t)
     return AW_ECANCELLED;
 }
 
-int aw__suspend_check(aw_task **out)
+int aw__cancel_slow(aw_task *t)
 {
-    aw_loop *loop = aw__loop();
-    aw_task *t = loop ? loop->current : NULL;
-    *out = t;
-    if (AW__UNLIKELY(!t)) return AW_ENOTASK;
     return aw__check_cancel(t);
 }
 
