@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -84,7 +85,7 @@ static const char *errmsg(void)
 
 /* ---- handlers ---- */
 
-static int handled;
+static _Atomic int handled;        /* bumped by handlers, from two threads in one test */
 
 /* Lines back until EOF. */
 static int line_echo(aw_stream *s, void *arg)
@@ -1072,6 +1073,57 @@ static void test_out_of_memory(void **state)
     assert_int_equal(test_run(aw_coro(oom_main, NULL), NULL, &r), 0);
 }
 
+/* ---- one config, several loops in several threads ---- */
+
+typedef struct shared { aw_tls_config *server, *client; int ok; } shared;
+
+static int shared_main(void *arg, void **result)
+{
+    (void)result;
+    shared *sh = arg;
+    aw_server_opts so = { .tls = sh->server };
+    aw_server *srv;
+    int rc = aw_start_server("127.0.0.1", 0, line_echo, NULL, &so, &srv);
+    if (rc < 0) return rc;
+    aw_connect_opts co = { .tls = sh->client };
+    for (int i = 0; i < 20 && rc == 0; i++) {
+        aw_stream *c;
+        rc = aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c);
+        if (rc == 0) {
+            rc = roundtrip(c, "from a thread\n");
+            aw_stream_close(c);
+        }
+        if (rc == 0) sh->ok++;
+    }
+    aw_server_close(srv);
+    aw_server_wait_closed(srv);
+    aw_server_release(srv);
+    return rc;
+}
+
+static void *shared_thread(void *arg)
+{
+    return (void *)(intptr_t)test_run(aw_coro(shared_main, arg), NULL, NULL);
+}
+
+static void test_config_shared_by_threads(void **state)
+{
+    (void)state;
+    shared sh[2] = { { server_cfg(), client_cfg(ca_pem), 0 }, { 0 } };
+    assert_int_equal(aw_tls_config_set_session_cache(sh[0].client, 4), 0);
+    sh[1] = sh[0];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, shared_thread, &sh[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        assert_int_equal((intptr_t)r, 0);
+        assert_int_equal(sh[i].ok, 20);
+    }
+    aw_tls_config_free(sh[0].client);
+    aw_tls_config_free(sh[0].server);
+}
+
 /* ---- real clients: openssl s_client, curl, and the examples ---- */
 
 static bool have_tool(const char *name)
@@ -1332,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_shutdown_timeout),
         cmocka_unit_test(test_configs),
         cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_config_shared_by_threads),
         cmocka_unit_test(test_real_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -131,6 +131,13 @@ static int wait_fd(aw_task *t, int fd, int dir, const char *file, int line)
     return rc;
 }
 
+/* Before an SSL call: the queue is normally empty already (every path below
+ * leaves it so), and looking is cheaper than clearing its sixteen slots. */
+static inline void errors_reset(void)
+{
+    if (ERR_peek_error()) ERR_clear_error();
+}
+
 static inline bool fd_ready(aw_loop *loop, int fd)
 {
     return (size_t)fd < loop->nfds && (loop->fds[fd].ready & (1 | AW__FD_HUP));
@@ -957,7 +964,7 @@ int aw__tls_read(aw_stream *s, aw_task *t, char *dst, size_t cap, size_t *got, c
         if (x->state != HS_DONE) return x->state == HS_FAILED ? x->hs_err : AW_EINVALSTATE;
         int rc;
         if (x->r_drained && !SSL_has_pending(x->ssl) && !fd_ready(t->loop, s->rfd)) goto wait;
-        ERR_clear_error();
+        errors_reset();
         x->sys_err = 0;
         int r = SSL_read(x->ssl, dst, (int)cap);
         if (r > 0) {
@@ -966,11 +973,11 @@ int aw__tls_read(aw_stream *s, aw_task *t, char *dst, size_t cap, size_t *got, c
         }
         int e = SSL_get_error(x->ssl, r);
         if (e == SSL_ERROR_WANT_READ) {
-            ERR_clear_error();
+            errors_reset();
             goto wait;
         }
         if (e == SSL_ERROR_WANT_WRITE) {
-            ERR_clear_error();
+            errors_reset();
             if ((rc = wait_fd(t, s->wfd, 2, file, line)) < 0) return rc;
             continue;
         }
@@ -1001,7 +1008,7 @@ static size_t tls_write_some(struct aw__tls *x, const char *p, size_t n, int *er
     while (done < n) {
         size_t k = n - done;
         if (k > (size_t)1 << 30) k = (size_t)1 << 30;
-        ERR_clear_error();
+        errors_reset();
         x->sys_err = 0;
         int r = SSL_write(x->ssl, p + done, (int)k);
         if (r > 0) {
