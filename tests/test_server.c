@@ -349,8 +349,9 @@ static int bad_main(void *arg, void **result)
     aw_stream *c = (aw_stream *)1;
     assert_int_equal(aw_open_connection("127.0.0.1", port, NULL, &c), -ECONNREFUSED);
     assert_null(c);
-    /* a host that does not resolve */
-    int rc = aw_open_connection("no-such-host.invalid", 80, NULL, &c);
+    /* a host that does not resolve: a name the resolver refuses by itself, so
+     * no query leaves the machine (tests talk to loopback only) */
+    int rc = aw_open_connection("no such host!", 80, NULL, &c);
     assert_true(rc < 0);
     assert_int_not_equal(rc, AW_ECANCELLED);
     /* arguments */
