@@ -285,6 +285,8 @@ struct aw_loop {
     aw__ctx sched;              /* the loop's own context (the thread's stack) */
     aw_task *current;
     aw_task *zombie;            /* finished, switched away directly: its stack awaits release */
+    aw_task *until;             /* the task this run waits for: once it is done, no new
+                                   iteration starts without the loop seeing it */
     aw__stack_pool stacks;
     size_t default_stack;
     aw__node tasks;             /* every live task */

@@ -230,6 +230,39 @@ static void all_and_current_tasks(void **state)
     assert_int_equal(test_run(aw_coro(all_tasks_main, NULL), NULL, NULL), 0);
 }
 
+/* ---- the run stops after the iteration in which main completes ---- */
+
+static int spins;
+static int spinner(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    for (;;) {
+        int rc = aw_sleep(0);
+        if (rc < 0) return rc;
+        spins++;
+    }
+}
+
+static int spin_main(void *arg, void **result)
+{
+    (void)arg; (void)result;
+    aw_task_release(aw_create_task(aw_coro(spinner, NULL), "spinner"));
+    int rc = aw_sleep(0);
+    return rc < 0 ? rc : aw_sleep(0);
+}
+
+static void run_stops_when_main_completes(void **state)
+{
+    (void)state;
+    spins = 0;
+    assert_int_equal(test_run(aw_coro(spin_main, NULL), NULL, NULL), 0);
+    /* The run ends with the iteration in which main returns: the spinner
+     * counts once, then shutdown cancels it — whatever tasks hand the CPU to
+     * each other directly. (asyncio stops one iteration later, through a done
+     * callback, and counts 2.) */
+    assert_int_equal(spins, 1);
+}
+
 /* ---- sleep and the virtual clock ---- */
 
 static int sleeper(void *arg, void **result)
@@ -696,6 +729,7 @@ int main(void)
         cmocka_unit_test(create_task_outside_loop),
         cmocka_unit_test(task_exception_never_retrieved),
         cmocka_unit_test(all_and_current_tasks),
+        cmocka_unit_test(run_stops_when_main_completes),
         cmocka_unit_test(sleep_order_virtual_clock),
         cmocka_unit_test(futures),
         cmocka_unit_test(cancellation_level_triggered),

@@ -367,6 +367,7 @@ static int loop_enter(aw_loop *loop)
 
 static void loop_leave(aw_loop *loop)
 {
+    loop->until = NULL;
     loop->running = false;
     loop->stopping = false;
     aw__loop_tls = NULL;
@@ -393,6 +394,7 @@ int aw__loop_run_main(aw_loop *loop, aw_task *t)
 {
     int rc = loop_enter(loop);
     if (rc < 0) return rc;
+    loop->until = t;
     bool sigint_seen = false;
     while (t->tstate != AW__T_DONE) {
         if (AW__UNLIKELY(!sigint_seen && atomic_load_explicit(&loop->sigint, memory_order_relaxed))) {
@@ -435,6 +437,7 @@ int aw__loop_run_task(aw_loop *loop, aw_task *t, bool detect_deadlock)
 {
     int rc = loop_enter(loop);
     if (rc < 0) return rc;
+    loop->until = t;
     while (t->tstate != AW__T_DONE) {
         rc = aw__loop_run_once(loop, detect_deadlock);
         if (rc < 0) break;

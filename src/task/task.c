@@ -185,6 +185,9 @@ static void task_main(void *p)
         /* keep the cancel message given to aw_task_cancel */
     }
     t->tstate = AW__T_DONE;
+    /* asyncio stops run_until_complete after the iteration in which its task
+     * completes: no task may begin another iteration on its own stack now. */
+    if (t == loop->until) loop->stopping = true;
     aw__future_complete(&t->fut, state, err, result);
     if (AW__UNLIKELY(t->stack->guard == AW__GUARD_CANARY && !aw__stack_canary_ok(t->stack)))
         aw__stack_overflowed(t->stack);
