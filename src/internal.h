@@ -219,7 +219,6 @@ struct aw_task {
     const char *err_file, *err_func;
     int err_line;
     int err_code;
-    double step_start;          /* debug: real time the current step began */
     double since;               /* debug: loop time the task entered its state (dumps) */
     aw__node all;               /* in loop->tasks */
 };

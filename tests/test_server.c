@@ -30,19 +30,6 @@ static int echo_handler(aw_stream *s, void *arg)
     }
 }
 
-static int roundtrip(aw_stream *c, const char *msg)
-{
-    size_t n = strlen(msg);
-    int rc = aw_stream_write(c, msg, n);
-    if (rc < 0) return rc;
-    const char *line;
-    size_t len;
-    rc = aw_stream_readline(c, &line, &len);
-    if (rc < 0) return rc;
-    if (len != n || memcmp(line, msg, n) != 0) return -EILSEQ;
-    return 0;
-}
-
 static int tcp_main(void *arg, void **result)
 {
     (void)arg; (void)result;
@@ -60,8 +47,8 @@ static int tcp_main(void *arg, void **result)
 
     aw_stream *c;
     assert_int_equal(aw_open_connection("127.0.0.1", port, NULL, &c), 0);
-    assert_int_equal(roundtrip(c, "hello\n"), 0);
-    assert_int_equal(roundtrip(c, "world\n"), 0);
+    assert_int_equal(test_roundtrip(c, "hello\n"), 0);
+    assert_int_equal(test_roundtrip(c, "world\n"), 0);
     assert_int_equal(aw_server_connections(srv), 1);
     struct sockaddr_in peer;
     sl = sizeof peer;
@@ -71,7 +58,7 @@ static int tcp_main(void *arg, void **result)
 
     /* "localhost" may give ::1 first: the race falls through to 127.0.0.1 */
     assert_int_equal(aw_open_connection("localhost", port, NULL, &c), 0);
-    assert_int_equal(roundtrip(c, "again\n"), 0);
+    assert_int_equal(test_roundtrip(c, "again\n"), 0);
     aw_stream_close(c);
 
     aw_server_close(srv);
@@ -106,7 +93,7 @@ static int unix_main(void *arg, void **result)
     assert_true(S_ISSOCK(st.st_mode));
     aw_stream *c;
     assert_int_equal(aw_open_unix_connection(path, NULL, &c), 0);
-    assert_int_equal(roundtrip(c, "over unix\n"), 0);
+    assert_int_equal(test_roundtrip(c, "over unix\n"), 0);
     aw_stream_close(c);
     aw_server_release(srv);
     /* the socket file goes with the server */
@@ -117,7 +104,7 @@ static int unix_main(void *arg, void **result)
     aw_server *srv2;
     assert_int_equal(aw_start_unix_server(path, echo_handler, NULL, NULL, &srv2), 0);
     assert_int_equal(aw_open_unix_connection(path, NULL, &c), 0);
-    assert_int_equal(roundtrip(c, "second\n"), 0);
+    assert_int_equal(test_roundtrip(c, "second\n"), 0);
     aw_stream_close(c);
     aw_server_release(srv);
     aw_server_release(srv2);
@@ -156,7 +143,7 @@ static int client_task(void *arg, void **result)
     char msg[64];
     for (int i = 0; i < 5 && rc == 0; i++) {
         snprintf(msg, sizeof msg, "client %d message %d\n", a->id, i);
-        rc = roundtrip(c, msg);
+        rc = test_roundtrip(c, msg);
         if (rc == 0) rc = aw_sleep(0.001 * (a->id % 7));
     }
     if (rc == 0) a->ok = 1;
@@ -234,13 +221,13 @@ static int close_main(void *arg, void **result)
     aw_stream *c1, *c2;
     assert_int_equal(aw_open_connection("127.0.0.1", port, NULL, &c1), 0);
     assert_int_equal(aw_open_connection("127.0.0.1", port, NULL, &c2), 0);
-    assert_int_equal(roundtrip(c1, "a\n"), 0);
-    assert_int_equal(roundtrip(c2, "b\n"), 0);
+    assert_int_equal(test_roundtrip(c1, "a\n"), 0);
+    assert_int_equal(test_roundtrip(c2, "b\n"), 0);
     /* close: no new connections; the open ones go on */
     aw_server_close(srv);
     aw_stream *c3;
     assert_int_equal(aw_open_connection("127.0.0.1", port, NULL, &c3), -ECONNREFUSED);
-    assert_int_equal(roundtrip(c1, "still\n"), 0);
+    assert_int_equal(test_roundtrip(c1, "still\n"), 0);
     /* close_clients: handlers see the end of their streams */
     aw_server_close_clients(srv);
     assert_int_equal(aw_server_wait_closed(srv), 0);
@@ -427,9 +414,9 @@ static int idle_main(void *arg, void **result)
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), NULL, &idle), 0);
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), NULL, &busy), 0);
     double t0 = aw_now();
-    assert_int_equal(roundtrip(busy, "x\n"), 0);
+    assert_int_equal(test_roundtrip(busy, "x\n"), 0);
     assert_int_equal(aw_sleep(20), 0);
-    assert_int_equal(roundtrip(busy, "y\n"), 0);        /* keeps its connection alive */
+    assert_int_equal(test_roundtrip(busy, "y\n"), 0);        /* keeps its connection alive */
     const char *line;
     size_t len;
     assert_int_equal(aw_stream_readline(idle, &line, &len), 0);     /* sent nothing: closed */
@@ -490,16 +477,16 @@ static int emfile_main(void *arg, void **result)
     aw_stream *c[4];
     for (int i = 0; i < 4; i++) assert_int_equal(aw_stream_open_fd(cfd[i], cfd[i], NULL, &c[i]), 0);
     /* two are served; the server keeps serving them while it cannot accept */
-    assert_int_equal(roundtrip(c[0], "zero\n"), 0);
-    assert_int_equal(roundtrip(c[1], "one\n"), 0);
+    assert_int_equal(test_roundtrip(c[0], "zero\n"), 0);
+    assert_int_equal(test_roundtrip(c[1], "one\n"), 0);
     assert_int_equal(aw_sleep(2), 0);
     assert_int_equal(handled, 2);
-    assert_int_equal(roundtrip(c[0], "zero again\n"), 0);
+    assert_int_equal(test_roundtrip(c[0], "zero again\n"), 0);
     /* one closes: its fd comes back and the next pending client is accepted */
     aw_stream_close(c[0]);
-    assert_int_equal(roundtrip(c[2], "two\n"), 0);
+    assert_int_equal(test_roundtrip(c[2], "two\n"), 0);
     aw_stream_close(c[1]);
-    assert_int_equal(roundtrip(c[3], "three\n"), 0);
+    assert_int_equal(test_roundtrip(c[3], "three\n"), 0);
     assert_int_equal(handled, 4);
     aw_stream_close(c[2]);
     aw_stream_close(c[3]);
@@ -539,10 +526,10 @@ static int dual_main(void *arg, void **result)
     assert_int_equal(aw_server_sockaddr(srv, 1, (struct sockaddr *)&ss, &sl), -ENOENT);
     aw_stream *c;
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), NULL, &c), 0);   /* IPv4 to the IPv6 socket */
-    assert_int_equal(roundtrip(c, "v4\n"), 0);
+    assert_int_equal(test_roundtrip(c, "v4\n"), 0);
     aw_stream_close(c);
     if (aw_open_connection("::1", aw_server_port(srv), NULL, &c) == 0) {
-        assert_int_equal(roundtrip(c, "v6\n"), 0);
+        assert_int_equal(test_roundtrip(c, "v6\n"), 0);
         aw_stream_close(c);
     }
     aw_server_release(srv);

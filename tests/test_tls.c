@@ -104,19 +104,6 @@ static int line_echo(aw_stream *s, void *arg)
     }
 }
 
-static int roundtrip(aw_stream *c, const char *msg)
-{
-    size_t n = strlen(msg);
-    int rc = aw_stream_write(c, msg, n);
-    if (rc < 0) return rc;
-    const char *line;
-    size_t len;
-    rc = aw_stream_readline(c, &line, &len);
-    if (rc < 0) return rc;
-    if (len != n || memcmp(line, msg, n) != 0) return -EILSEQ;
-    return 0;
-}
-
 static aw_server *tls_server(aw_stream_handler h, void *arg, aw_tls_config *cfg)
 {
     aw_server_opts so = { .tls = cfg };
@@ -161,8 +148,8 @@ static int echo_main(void *arg, void **result)
     aw_stream *c;
     assert_int_equal(aw_open_connection("127.0.0.1", port, &co, &c), 0);
     assert_true(aw_stream_is_tls(c));
-    assert_int_equal(roundtrip(c, "hello\n"), 0);
-    assert_int_equal(roundtrip(c, "world\n"), 0);
+    assert_int_equal(test_roundtrip(c, "hello\n"), 0);
+    assert_int_equal(test_roundtrip(c, "world\n"), 0);
     aw_tls_info in;
     assert_int_equal(aw_stream_tls_info(c, &in), 0);
     assert_string_equal(in.version, "TLSv1.3");
@@ -185,7 +172,7 @@ static int echo_main(void *arg, void **result)
     ccfg = client_cfg(ca_pem);
     co.tls = ccfg;
     assert_int_equal(aw_open_connection("localhost", port, &co, &c), 0);
-    assert_int_equal(roundtrip(c, "by name\n"), 0);
+    assert_int_equal(test_roundtrip(c, "by name\n"), 0);
     assert_string_equal(srv_info.server_name, "localhost");
     assert_string_equal(srv_info.alpn, "");             /* the client offered none */
     aw_stream_close(c);
@@ -215,7 +202,7 @@ static int resume_main(void *arg, void **result)
     for (int i = 0; i < 3; i++) {
         aw_stream *c;
         assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c), 0);
-        assert_int_equal(roundtrip(c, "again\n"), 0);       /* reading takes the TLS 1.3 ticket */
+        assert_int_equal(test_roundtrip(c, "again\n"), 0);       /* reading takes the TLS 1.3 ticket */
         aw_tls_info in;
         assert_int_equal(aw_stream_tls_info(c, &in), 0);
         assert_int_equal(in.session_reused, i > 0);
@@ -266,7 +253,7 @@ static int starttls_main(void *arg, void **result)
     aw_stream *c;
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), NULL, &c), 0);
     assert_false(aw_stream_is_tls(c));
-    assert_int_equal(roundtrip(c, "plain?\n"), -EILSEQ);     /* the server wants STARTTLS first... */
+    assert_int_equal(test_roundtrip(c, "plain?\n"), -EILSEQ);     /* the server wants STARTTLS first... */
     aw_stream_close(c);
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), NULL, &c), 0);
     assert_int_equal(aw_stream_write(c, "STARTTLS\n", 9), 0);
@@ -276,7 +263,7 @@ static int starttls_main(void *arg, void **result)
     assert_int_equal(len, 3);
     assert_int_equal(aw_stream_start_tls(c, ccfg, "localhost"), 0);
     assert_true(aw_stream_is_tls(c));
-    assert_int_equal(roundtrip(c, "secret\n"), 0);
+    assert_int_equal(test_roundtrip(c, "secret\n"), 0);
     assert_int_equal(aw_stream_start_tls(c, ccfg, "localhost"), AW_EINVALSTATE);   /* already TLS */
     assert_int_equal(aw_stream_wait_closed(c), 0);
     assert_false(a.saw_early_bytes);
@@ -287,7 +274,7 @@ static int starttls_main(void *arg, void **result)
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), NULL, &c), 0);
     assert_int_equal(aw_stream_write(c, "STARTTLS\n", 9), 0);
     assert_int_equal(aw_stream_start_tls(c, ccfg, "localhost"), 0);
-    assert_int_equal(roundtrip(c, "pipelined\n"), 0);
+    assert_int_equal(test_roundtrip(c, "pipelined\n"), 0);
     assert_int_equal(aw_stream_wait_closed(c), 0);
     assert_true(a.saw_early_bytes);
 
@@ -346,7 +333,7 @@ static int pipes_main(void *arg, void **result)
     aw_tls_config *ccfg = client_cfg(ca_pem);
     assert_int_equal(aw_stream_start_tls(cs, ccfg, "localhost"), 0);
     aw_tls_config_free(ccfg);
-    assert_int_equal(roundtrip(cs, "through pipes\n"), 0);
+    assert_int_equal(test_roundtrip(cs, "through pipes\n"), 0);
     assert_int_equal(aw_stream_write_eof(cs), 0);        /* close_notify, then the pipe closes */
     assert_int_equal(aw_join(srv, NULL), 0);
     aw_stream_close(ss);
@@ -395,7 +382,7 @@ static int wrong_ca_main(void *arg, void **result)
     assert_int_equal(aw_tls_config_set_verify(ccfg, AW_TLS_VERIFY_NONE), 0);
     co.tls = ccfg;
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c), 0);
-    assert_int_equal(roundtrip(c, "unverified\n"), 0);
+    assert_int_equal(test_roundtrip(c, "unverified\n"), 0);
     aw_tls_info in;
     assert_int_equal(aw_stream_tls_info(c, &in), 0);
     assert_false(in.peer_verified);
@@ -449,7 +436,7 @@ static int hostname_main(void *arg, void **result)
     assert_int_equal(aw_tls_config_set_check_hostname(ccfg, false), 0);
     co.tls = ccfg;
     assert_int_equal(aw_open_connection("127.0.0.1", port, &co, &c), 0);
-    assert_int_equal(roundtrip(c, "any name\n"), 0);
+    assert_int_equal(test_roundtrip(c, "any name\n"), 0);
     aw_stream_close(c);
     aw_tls_config_free(ccfg);
 
@@ -468,7 +455,7 @@ static int hostname_main(void *arg, void **result)
     assert_int_equal(aw_tls_config_set_server_name(ccfg, "localhost"), 0);
     co.tls = ccfg;
     assert_int_equal(aw_open_unix_connection(path, &co, &c), 0);
-    assert_int_equal(roundtrip(c, "over unix\n"), 0);
+    assert_int_equal(test_roundtrip(c, "over unix\n"), 0);
     aw_stream_close(c);
     aw_tls_config_free(ccfg);
     aw_tls_config_free(ucfg);
@@ -499,7 +486,7 @@ static int mutual_main(void *arg, void **result)
     aw_connect_opts co = { .tls = ccfg };
     int rc = aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c);
     if (rc == 0) {
-        rc = roundtrip(c, "who am i\n");
+        rc = test_roundtrip(c, "who am i\n");
         aw_stream_close(c);
     }
     assert_int_equal(rc, AW_ETLS);
@@ -511,7 +498,7 @@ static int mutual_main(void *arg, void **result)
     co.tls = ccfg;
     memset(&srv_info, 0, sizeof srv_info);
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c), 0);
-    assert_int_equal(roundtrip(c, "it is me\n"), 0);
+    assert_int_equal(test_roundtrip(c, "it is me\n"), 0);
     assert_contains(srv_info.peer_subject, "CN=aw test client");
     assert_true(srv_info.peer_verified);
     aw_stream_close(c);
@@ -590,7 +577,7 @@ static int broken_main(void *arg, void **result)
 
     /* the server still serves */
     assert_int_equal(aw_open_connection("127.0.0.1", port, &co, &c), 0);
-    assert_int_equal(roundtrip(c, "still here\n"), 0);
+    assert_int_equal(test_roundtrip(c, "still here\n"), 0);
     aw_stream_close(c);
     server_done(srv);
     assert_int_equal(handled, 1);
@@ -1018,7 +1005,7 @@ static int config_main(void *arg, void **result)
     aw_tls_config *cc = client_cfg(ca_pem);
     co.tls = cc;
     assert_int_equal(aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &s), 0);
-    assert_int_equal(roundtrip(s, "1.3\n"), 0);
+    assert_int_equal(test_roundtrip(s, "1.3\n"), 0);
     aw_stream_close(s);
     aw_tls_config_free(cc);
     server_done(srv);
@@ -1053,7 +1040,7 @@ static int oom_main(void *arg, void **result)
         aw_stream *c = NULL;
         aw__test_fail_alloc(nth, false);
         int rc = aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c);
-        if (rc == 0) rc = roundtrip(c, "oom\n");
+        if (rc == 0) rc = test_roundtrip(c, "oom\n");
         aw__test_fail_alloc(0, false);
         if (c) aw_stream_close(c);
         assert_int_equal(aw_scope_end(&sc), 0);
@@ -1090,7 +1077,7 @@ static int shared_main(void *arg, void **result)
         aw_stream *c;
         rc = aw_open_connection("127.0.0.1", aw_server_port(srv), &co, &c);
         if (rc == 0) {
-            rc = roundtrip(c, "from a thread\n");
+            rc = test_roundtrip(c, "from a thread\n");
             aw_stream_close(c);
         }
         if (rc == 0) sh->ok++;
@@ -1325,7 +1312,7 @@ static int notsup_main(void *arg, void **result)
     aw_tls_info in;
     assert_int_equal(aw_stream_tls_info(c, &in), -ENOTSUP);
     assert_false(aw_stream_is_tls(c));
-    assert_int_equal(roundtrip(c, "plain still works\n"), 0);
+    assert_int_equal(test_roundtrip(c, "plain still works\n"), 0);
     aw_stream_close(c);
     server_done(srv);
     return 0;

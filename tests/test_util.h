@@ -2,6 +2,7 @@
 #ifndef AW_TEST_UTIL_H
 #define AW_TEST_UTIL_H
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,6 +67,21 @@ static inline void trace_reset(void) { ntrace = 0; }
         assert_int_equal(ntrace, n_);                                           \
         for (int i_ = 0; i_ < n_; i_++) assert_int_equal(trace[i_], want_[i_]);  \
     } while (0)
+
+/* Write msg (one line, with its newline) to c and read the same line back:
+ * 0, the stream's error, or -EILSEQ when another line comes back. */
+static inline int test_roundtrip(aw_stream *c, const char *msg)
+{
+    size_t n = strlen(msg);
+    int rc = aw_stream_write(c, msg, n);
+    if (rc < 0) return rc;
+    const char *line;
+    size_t len;
+    rc = aw_stream_readline(c, &line, &len);
+    if (rc < 0) return rc;
+    if (len != n || memcmp(line, msg, n) != 0) return -EILSEQ;
+    return 0;
+}
 
 #define assert_contains(hay, needle) do {                                          \
         const char *h_ = (hay), *n_ = (needle);                                    \

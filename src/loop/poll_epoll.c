@@ -93,7 +93,6 @@ int aw__poll(aw_loop *loop, double timeout)
     int n = epoll_wait(loop->epfd, evs, 256, ms);
     loop->stats.polls++;
     if (n < 0) return 0;    /* EINTR: a signal; the caller goes round again */
-    int nio = 0;
     for (int i = 0; i < n; i++) {
         if (evs[i].data.u64 == WAKE_TOKEN) {
             uint64_t v;
@@ -101,7 +100,6 @@ int aw__poll(aw_loop *loop, double timeout)
             (void)r;
             continue;
         }
-        nio++;
         fd_event(loop, evs[i].data.u64, evs[i].events);
     }
     loop->stats.poll_events += (uint64_t)n;

@@ -73,7 +73,6 @@ aw_task *aw__task_new(aw_loop *loop, aw_fn fn, void *arg, const char *fn_name,
     t->err_file = t->err_func = NULL;
     t->err_line = 0;
     t->err_code = 0;
-    t->step_start = 0;
     t->since = 0;                       /* debug mode sets it at the end of each step */
     aw__list_push(&loop->tasks, &t->all);
     loop->ntasks++;
@@ -180,9 +179,6 @@ static void task_main(void *p)
     if (err != t->err_code && t->err_msg) {
         aw__free(t->err_msg);           /* the raise was for another error, since handled */
         t->err_msg = NULL;
-    }
-    if (state == AW__CANCELLED && t->root._flags & SC_CANCELLED && !t->fut.cancel_msg) {
-        /* keep the cancel message given to aw_task_cancel */
     }
     t->tstate = AW__T_DONE;
     /* asyncio stops run_until_complete after the iteration in which its task
